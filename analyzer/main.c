@@ -1,0 +1,202 @@
+/* mallocan: the command table, option parsing and help. */
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mallocan.h"
+
+#ifndef MALLOCAN_VERSION
+#define MALLOCAN_VERSION "0"
+#endif
+
+#include "commands.h"
+
+static const struct an_cmd *const commands[] = {AN_COMMANDS};
+#define NCOMMANDS (int)(sizeof commands / sizeof *commands)
+
+int an_error(const char *what, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "mallocan: %s%s", what ? what : "", what ? ": " : "");
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    return 2;
+}
+
+void an_warn(const char *what, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "mallocan: warning: %s%s", what ? what : "", what ? ": " : "");
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}
+
+static int opt_find(const struct an_cmd *cmd, const char *name)
+{
+    for (int i = 0; cmd->opts && cmd->opts[i].name; i++)
+        if (!strcmp(cmd->opts[i].name, name))
+            return i;
+    return -1;
+}
+
+const char *an_get(const struct an_ctx *ctx, const char *name)
+{
+    int i = opt_find(ctx->cmd, name);
+    if (i < 0)
+        return NULL;
+    return ctx->val[i] ? ctx->val[i] : ctx->cmd->opts[i].dflt;
+}
+
+int an_get_long(const struct an_ctx *ctx, const char *name, long *out)
+{
+    const char *v = an_get(ctx, name);
+    if (!v)
+        return 0;
+    char *end;
+    long x = strtol(v, &end, 10);
+    if (end == v || *end || x < 0) {
+        an_error(NULL, "--%s: '%s' is not a non-negative number", name, v);
+        return -1;
+    }
+    *out = x;
+    return 0;
+}
+
+const char *an_get_format(const struct an_ctx *ctx, const char *allowed)
+{
+    const char *v = an_get(ctx, "format");
+    if (!v)
+        v = "text";
+    size_t n = strlen(v);
+    for (const char *p = allowed; p && *p;) {
+        const char *bar = strchr(p, '|');
+        size_t len = bar ? (size_t)(bar - p) : strlen(p);
+        if (len == n && !strncmp(p, v, n))
+            return v;
+        p = bar ? bar + 1 : NULL;
+    }
+    an_error(NULL, "--format: '%s' is not one of %s", v, allowed);
+    return NULL;
+}
+
+static void cmd_help(FILE *f, const struct an_cmd *c)
+{
+    fprintf(f, "usage: mallocan %s [options] %s\n\n%s\n", c->name, c->args, c->summary);
+    if (c->opts && c->opts[0].name)
+        fprintf(f, "\noptions:\n");
+    for (int i = 0; c->opts && c->opts[i].name; i++) {
+        const struct an_opt *o = &c->opts[i];
+        char left[64];
+        snprintf(left, sizeof left, "%s%c%s--%s%s%s", o->short_name ? "-" : "", o->short_name ? o->short_name : ' ',
+                 o->short_name ? ", " : " ", o->name, o->arg ? " " : "", o->arg ? o->arg : "");
+        fprintf(f, "  %-28s %s", o->short_name ? left : left + 1, o->help);
+        if (o->dflt)
+            fprintf(f, " (default %s)", o->dflt);
+        fputc('\n', f);
+    }
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: mallocan COMMAND [options] TRACE...\n\n"
+               "Reads .mrz traces written by mallocrec(1).\n\ncommands:\n");
+    for (int i = 0; i < NCOMMANDS; i++)
+        fprintf(f, "  %-12s %s\n", commands[i]->name, commands[i]->summary);
+    fprintf(f, "\n'mallocan COMMAND --help' shows a command's options.\n"
+               "Exit status: 0 fine, 1 a gate failed (diff, check), 2 bad usage or bad input.\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        usage(stdout);
+        return 0;
+    }
+    if (!strcmp(argv[1], "--version")) {
+        printf("mallocan %s (trace format %d.%d)\n", MALLOCAN_VERSION, MRZ_VERSION_MAJOR, MRZ_VERSION_MINOR);
+        return 0;
+    }
+    const struct an_cmd *cmd = NULL;
+    for (int i = 0; i < NCOMMANDS; i++)
+        if (!strcmp(commands[i]->name, argv[1]))
+            cmd = commands[i];
+    if (!cmd)
+        return an_error(NULL, "unknown command '%s'; try 'mallocan --help'", argv[1]);
+
+    struct an_ctx ctx = {.cmd = cmd, .out = stdout};
+    char **traces = calloc((size_t)argc, sizeof *traces);
+    int only_args = 0;
+    for (int i = 2; i < argc; i++) {
+        const char *a = argv[i];
+        if (only_args || a[0] != '-' || !a[1]) {
+            traces[ctx.ntraces++] = argv[i];
+            continue;
+        }
+        if (!strcmp(a, "--")) {
+            only_args = 1;
+            continue;
+        }
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            cmd_help(stdout, cmd);
+            free(traces);
+            return 0;
+        }
+        int k = -1;
+        const char *val = NULL;
+        if (a[1] == '-') {
+            const char *eq = strchr(a + 2, '=');
+            char name[64];
+            size_t n = eq ? (size_t)(eq - a - 2) : strlen(a + 2);
+            if (n >= sizeof name)
+                n = sizeof name - 1;
+            memcpy(name, a + 2, n);
+            name[n] = 0;
+            k = opt_find(cmd, name);
+            if (eq)
+                val = eq + 1;
+        } else if (!a[2]) {
+            for (int j = 0; cmd->opts && cmd->opts[j].name; j++)
+                if (cmd->opts[j].short_name == a[1])
+                    k = j;
+        }
+        if (k < 0) {
+            free(traces);
+            return an_error(NULL, "%s: unknown option '%s'; try 'mallocan %s --help'", cmd->name, a, cmd->name);
+        }
+        if (cmd->opts[k].arg) {
+            if (!val) {
+                if (i + 1 >= argc) {
+                    free(traces);
+                    return an_error(NULL, "%s: option '%s' needs an argument (%s)", cmd->name, a,
+                                    cmd->opts[k].arg);
+                }
+                val = argv[++i];
+            }
+        } else if (val) {
+            free(traces);
+            return an_error(NULL, "%s: option '--%s' takes no argument", cmd->name, cmd->opts[k].name);
+        } else {
+            val = "1";
+        }
+        ctx.val[k] = val;
+    }
+    ctx.traces = traces;
+    if (ctx.ntraces < cmd->min_traces || (cmd->max_traces >= 0 && ctx.ntraces > cmd->max_traces)) {
+        an_error(NULL, "%s: expected %s; try 'mallocan %s --help'", cmd->name, cmd->args, cmd->name);
+        free(traces);
+        return 2;
+    }
+    int rc = cmd->run(&ctx);
+    if (fflush(stdout) != 0 && rc == 0)
+        rc = an_error(NULL, "cannot write the output");
+    free(traces);
+    return rc;
+}

@@ -1,0 +1,239 @@
+/* Opening a trace and reading its metadata: process, modules, end, clock. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mallocan.h"
+
+static char *dup_str(struct mrz_str s)
+{
+    char *p = malloc((size_t)s.n + 1);
+    if (p) {
+        memcpy(p, s.s, s.n);
+        p[s.n] = 0;
+    }
+    return p;
+}
+
+struct argv_buf { char *s; size_t n, cap; };
+
+static void add_arg(void *ctx, struct mrz_str a)
+{
+    struct argv_buf *b = ctx;
+    if (b->n + a.n + 2 > b->cap) {
+        size_t ncap = (b->n + a.n + 2) * 2;
+        char *ns = realloc(b->s, ncap);
+        if (!ns)
+            return;
+        b->s = ns;
+        b->cap = ncap;
+    }
+    if (b->n)
+        b->s[b->n++] = ' ';
+    memcpy(b->s + b->n, a.s, a.n);
+    b->n += a.n;
+    b->s[b->n] = 0;
+}
+
+static void meta_record(struct an_meta *m, const struct mrz_rec *r)
+{
+    switch (r->type) {
+    case MRZ_T_PROCESS: {
+        m->pid = (uint32_t)r->a;
+        m->ppid = (uint32_t)r->b;
+        m->clock = (unsigned)r->c;
+        m->tick_hz = r->d;
+        m->realtime_ns = r->e;
+        m->start_ticks = r->time;
+        free(m->exe);
+        m->exe = dup_str(r->str);
+        struct argv_buf b = {0};
+        mrz_process_argv(r, add_arg, &b);
+        free(m->cmdline);
+        m->cmdline = b.s ? b.s : dup_str((struct mrz_str){"", 0});
+        break;
+    }
+    case MRZ_T_MODULE: {
+        struct an_module *nm = realloc(m->mods, (size_t)(m->nmods + 1) * sizeof *nm);
+        if (!nm)
+            return;
+        m->mods = nm;
+        struct an_module *mod = &m->mods[m->nmods++];
+        memset(mod, 0, sizeof *mod);
+        mod->id = (uint32_t)r->a;
+        mod->base = r->b;
+        mod->t_load = r->time;
+        mod->t_unload = UINT64_MAX;
+        mod->path = dup_str(r->str);
+        mod->build_id_len = r->str2.n < sizeof mod->build_id ? (int)r->str2.n : (int)sizeof mod->build_id;
+        memcpy(mod->build_id, r->str2.s, (size_t)mod->build_id_len);
+        int n = mrz_module_segments(r, mod->seg, 16);
+        mod->nseg = n > 0 ? n : 0;
+        break;
+    }
+    case MRZ_T_MODULE_UNLOAD:
+        for (int i = m->nmods - 1; i >= 0; i--)
+            if (m->mods[i].id == r->a && m->mods[i].t_unload == UINT64_MAX) {
+                m->mods[i].t_unload = r->time;
+                break;
+            }
+        break;
+    case MRZ_T_END:
+        /* The last END that knows how the process ended wins: the launcher's
+         * (it saw the signal) comes after the recorder's own. */
+        if (!m->have_end || r->a != MRZ_END_UNKNOWN) {
+            m->end_how = (int)r->a;
+            m->end_value = (int)r->b;
+        }
+        m->have_end = 1;
+        if (r->time)
+            m->end_ticks = r->time;
+        if (r->c & 1)
+            m->end_after_death = 1;
+        break;
+    default:
+        break;
+    }
+}
+
+struct pair { double t, ns; };
+
+int an_open(const char *path, struct mrz_reader **out, struct an_meta *m)
+{
+    memset(m, 0, sizeof *m);
+    struct mrz_reader *r;
+    int e = mrz_reader_open(path, &r);
+    if (e) {
+        if (e == MRZ_EIO)
+            return an_error(path, "%s", strerror(errno));
+        if (e == MRZ_EVERSION)
+            return an_error(path, "written by a newer version of the trace format (this mallocan reads %d.x)",
+                            MRZ_VERSION_MAJOR);
+        return an_error(path, "%s", mrz_strerror(e));
+    }
+    struct mrz_chunk c;
+    uint8_t *scratch = NULL;
+    size_t cap = 0;
+    void *dctx = mrz_dctx_new();
+    struct pair lo = {0, 0}, hi = {0, 0};
+    int have_pair = 0;
+    while ((e = mrz_reader_next_header(r, &c)) > 0) {
+        m->chunks++;
+        m->raw_bytes += c.info.raw_len;
+        m->payload_bytes += c.info.payload_len + MRZ_CHUNK_HEADER_SIZE;
+        if (c.info.flags & MRZ_CHUNK_SALVAGED)
+            m->salvaged_chunks++;
+        if (c.info.stream > m->max_stream)
+            m->max_stream = c.info.stream;
+        if (c.info.base_ns) {
+            struct pair p = {(double)c.info.base_ticks, (double)c.info.base_ns};
+            if (!have_pair || p.t < lo.t)
+                lo = p;
+            if (!have_pair || p.t > hi.t)
+                hi = p;
+            have_pair = 1;
+        }
+        if (c.info.stream != MRZ_STREAM_META)
+            continue;
+        struct mrz_chunk full;
+        if (mrz_reader_chunk_at(r, c.offset, dctx, &full, &scratch, &cap) < 0)
+            continue;
+        struct mrz_delta d;
+        mrz_delta_reset(&d, full.info.base_ticks);
+        const uint8_t *p = full.raw, *end = full.raw + full.raw_len;
+        struct mrz_rec rec;
+        while (mrz_decode(&p, end, &d, &rec) > 0) {
+            meta_record(m, &rec);
+            if (rec.type == MRZ_T_END && rec.time && rec.d) {
+                struct pair q = {(double)rec.time, (double)rec.d};
+                if (!have_pair || q.t > hi.t)
+                    hi = q;
+                if (!have_pair)
+                    lo = q;
+                have_pair = 1;
+            }
+        }
+    }
+    free(scratch);
+    mrz_dctx_free(dctx);
+    if (e < 0) {
+        mrz_reader_close(r);
+        an_meta_free(m);
+        return an_error(path, "%s", mrz_strerror(e));
+    }
+    m->file_bytes = mrz_reader_file_size(r);
+    m->damage_at = mrz_reader_damage(r, &m->damage_skipped);
+    /* ticks -> ns: the chunk headers' clock pairs, or the calibrated rate */
+    double slope = m->tick_hz ? 1e9 / (double)m->tick_hz : 1.0;
+    if (m->clock == MRZ_CLOCK_MONOTONIC)
+        slope = 1.0;
+    else if (have_pair && hi.ns - lo.ns > 5e6 && hi.t > lo.t)
+        slope = (hi.ns - lo.ns) / (hi.t - lo.t);
+    m->fit_slope = slope;
+    m->fit_t0 = (double)m->start_ticks;
+    m->fit_ns0 = 0;
+    mrz_reader_rewind(r);
+    *out = r;
+    return 0;
+}
+
+void an_report_damage(const char *path, struct mrz_reader *r)
+{
+    uint64_t skipped;
+    uint64_t at = mrz_reader_damage(r, &skipped);
+    if (at != UINT64_MAX)
+        an_warn(path, "damaged or truncated at byte %llu (%llu bytes skipped); read up to the last whole chunk",
+                (unsigned long long)at, (unsigned long long)skipped);
+}
+
+void an_meta_free(struct an_meta *m)
+{
+    for (int i = 0; i < m->nmods; i++)
+        free(m->mods[i].path);
+    free(m->mods);
+    free(m->exe);
+    free(m->cmdline);
+    memset(m, 0, sizeof *m);
+}
+
+double an_ns(const struct an_meta *m, uint64_t ticks)
+{
+    return m->fit_ns0 + ((double)ticks - m->fit_t0) * m->fit_slope;
+}
+
+const struct an_module *an_module_at(const struct an_meta *m, uint64_t ip, uint64_t t)
+{
+    const struct an_module *best = NULL;
+    for (int i = 0; i < m->nmods; i++) {
+        const struct an_module *mod = &m->mods[i];
+        for (int s = 0; s < mod->nseg; s++) {
+            uint64_t lo = mod->base + mod->seg[s].vaddr;
+            if (ip >= lo && ip < lo + mod->seg[s].memsz) {
+                /* a later load at the same address wins if it was live at t */
+                if (!best || (t >= mod->t_load && t < mod->t_unload))
+                    best = mod;
+                break;
+            }
+        }
+    }
+    return best;
+}
+
+void an_json_str(FILE *f, const char *s, size_t n)
+{
+    fputc('"', f);
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if (ch == '"' || ch == '\\')
+            fprintf(f, "\\%c", ch);
+        else if (ch == '\n')
+            fputs("\\n", f);
+        else if (ch == '\t')
+            fputs("\\t", f);
+        else if (ch < 0x20 || ch == 0x7f)
+            fprintf(f, "\\u%04x", ch);
+        else
+            fputc(ch, f);
+    }
+    fputc('"', f);
+}

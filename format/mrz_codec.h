@@ -1,0 +1,212 @@
+/* mrz_codec.h — the byte-level codec of the .mrz format: LEB128 varints,
+ * zigzag, and the inline encoders of the hot records.
+ *
+ * Everything here is static inline and allocation-free so the recorder's hot
+ * path can use it directly; the reader decodes with the same delta state
+ * (struct mrz_delta), which is what keeps writer and reader in agreement.
+ * See format/SPEC.md for the grammar. */
+#ifndef MRZ_CODEC_H
+#define MRZ_CODEC_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+/* Longest LEB128 encoding of a 64-bit value. */
+#define MRZ_VARINT_MAX 10
+
+/** Writes v as LEB128 at p.  Precondition: MRZ_VARINT_MAX bytes writable.
+ * @return the byte after the encoding. */
+static inline uint8_t *mrz_put_uvar(uint8_t *p, uint64_t v)
+{
+    while (v >= 0x80) {
+        *p++ = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    *p++ = (uint8_t)v;
+    return p;
+}
+
+static inline uint64_t mrz_zigzag(int64_t v) { return ((uint64_t)v << 1) ^ (uint64_t)(v >> 63); }
+static inline int64_t mrz_unzigzag(uint64_t v) { return (int64_t)(v >> 1) ^ -(int64_t)(v & 1); }
+
+static inline uint8_t *mrz_put_svar(uint8_t *p, int64_t v) { return mrz_put_uvar(p, mrz_zigzag(v)); }
+
+/** Reads a LEB128 value from [*pp, end).
+ * @return 0 on success (advancing *pp), -1 if the input ends first or the
+ *         value does not fit in 64 bits. */
+static inline int mrz_get_uvar(const uint8_t **pp, const uint8_t *end, uint64_t *out)
+{
+    const uint8_t *p = *pp;
+    uint64_t v = 0;
+    for (unsigned shift = 0; shift < 64; shift += 7) {
+        if (p >= end)
+            return -1;
+        uint8_t b = *p++;
+        if (shift == 63 && b > 1)
+            return -1;
+        v |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80)) {
+            *pp = p;
+            *out = v;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+static inline int mrz_get_svar(const uint8_t **pp, const uint8_t *end, int64_t *out)
+{
+    uint64_t u;
+    if (mrz_get_uvar(pp, end, &u))
+        return -1;
+    *out = mrz_unzigzag(u);
+    return 0;
+}
+
+static inline void mrz_put_le32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); p[2] = (uint8_t)(v >> 16); p[3] = (uint8_t)(v >> 24);
+}
+static inline void mrz_put_le64(uint8_t *p, uint64_t v)
+{
+    mrz_put_le32(p, (uint32_t)v);
+    mrz_put_le32(p + 4, (uint32_t)(v >> 32));
+}
+static inline uint32_t mrz_get_le32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+static inline uint64_t mrz_get_le64(const uint8_t *p)
+{
+    return (uint64_t)mrz_get_le32(p) | (uint64_t)mrz_get_le32(p + 4) << 32;
+}
+static inline uint16_t mrz_get_le16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
+static inline void mrz_put_le16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); }
+
+/* Per-chunk delta state.  Reset at every chunk start (time to the chunk's
+ * base, pointer and ip to 0) so that each chunk decodes on its own. */
+struct mrz_delta {
+    uint64_t time;    /* ticks of the previous hot record */
+    uint64_t ptr;     /* pointer of the previous alloc/free */
+    uint64_t ip;      /* ip of the previous stack node */
+};
+
+static inline void mrz_delta_reset(struct mrz_delta *d, uint64_t base_ticks)
+{
+    d->time = base_ticks;
+    d->ptr = 0;
+    d->ip = 0;
+}
+
+/* Largest encoding of one hot record: type + 6 varints. */
+#define MRZ_HOT_MAX (1 + 7 * MRZ_VARINT_MAX)
+
+/** Encodes an ALLOC record (type = its kind, 1..15).
+ * @param align  written only for kinds that take an alignment (mrz_kind_has_align).
+ * Precondition: MRZ_HOT_MAX bytes writable. @return the byte after it. */
+static inline uint8_t *mrz_enc_alloc(uint8_t *p, struct mrz_delta *d, unsigned kind, uint64_t t,
+                                     uint64_t ptr, uint64_t size, uint64_t stack, uint64_t align)
+{
+    *p++ = (uint8_t)kind;
+    p = mrz_put_uvar(p, t - d->time);
+    p = mrz_put_svar(p, (int64_t)(ptr - d->ptr));
+    p = mrz_put_uvar(p, size);
+    p = mrz_put_uvar(p, stack);
+    if (kind >= 5 && kind <= 7)
+        p = mrz_put_uvar(p, align);
+    d->time = t;
+    d->ptr = ptr;
+    return p;
+}
+
+/** Encodes a FREE or REALLOC_FREE record.  @return the byte after it. */
+static inline uint8_t *mrz_enc_free(uint8_t *p, struct mrz_delta *d, unsigned type, uint64_t t, uint64_t ptr)
+{
+    *p++ = (uint8_t)type;
+    p = mrz_put_uvar(p, t - d->time);
+    p = mrz_put_svar(p, (int64_t)(ptr - d->ptr));
+    d->time = t;
+    d->ptr = ptr;
+    return p;
+}
+
+/** Encodes a STACK record defining node `id` (implicitly: the stream's next
+ * id) as child of `parent` (< id) with return address ip. */
+static inline uint8_t *mrz_enc_stack(uint8_t *p, struct mrz_delta *d, uint64_t id, uint64_t parent, uint64_t ip)
+{
+    *p++ = 0x12;
+    p = mrz_put_uvar(p, id - parent);
+    p = mrz_put_svar(p, (int64_t)(ip - d->ip));
+    d->ip = ip;
+    return p;
+}
+
+/** Encodes a CUDA_ALLOC record. */
+static inline uint8_t *mrz_enc_cuda_alloc(uint8_t *p, struct mrz_delta *d, uint64_t t, unsigned space,
+                                          unsigned device, uint64_t ptr, uint64_t size, uint64_t stack,
+                                          uint64_t result, uint64_t stream)
+{
+    *p++ = 0x13;
+    p = mrz_put_uvar(p, t - d->time);
+    p = mrz_put_uvar(p, space);
+    p = mrz_put_uvar(p, device);
+    p = mrz_put_svar(p, (int64_t)(ptr - d->ptr));
+    p = mrz_put_uvar(p, size);
+    p = mrz_put_uvar(p, stack);
+    p = mrz_put_uvar(p, result);
+    p = mrz_put_uvar(p, stream);
+    d->time = t;
+    d->ptr = ptr;
+    return p;
+}
+
+/** Encodes a CUDA_FREE record. */
+static inline uint8_t *mrz_enc_cuda_free(uint8_t *p, struct mrz_delta *d, uint64_t t, unsigned space,
+                                         unsigned device, uint64_t ptr, uint64_t result)
+{
+    *p++ = 0x14;
+    p = mrz_put_uvar(p, t - d->time);
+    p = mrz_put_uvar(p, space);
+    p = mrz_put_uvar(p, device);
+    p = mrz_put_svar(p, (int64_t)(ptr - d->ptr));
+    p = mrz_put_uvar(p, result);
+    d->time = t;
+    d->ptr = ptr;
+    return p;
+}
+
+/* Length-prefixed ("framed") records: type, uvar body length, body.  The
+ * builder writes the body first and the prefix after, so callers reserve
+ * MRZ_VARINT_MAX bytes for it and move the body once. */
+struct mrz_framed {
+    uint8_t *start;   /* where the type byte goes */
+    uint8_t *body;    /* where the body begins */
+};
+
+static inline uint8_t *mrz_framed_begin(struct mrz_framed *f, uint8_t *p, unsigned type)
+{
+    f->start = p;
+    *p = (uint8_t)type;
+    f->body = p + 1 + MRZ_VARINT_MAX;
+    return f->body;
+}
+
+/** Closes a framed record whose body ends at `end`.  @return the byte after it. */
+static inline uint8_t *mrz_framed_end(struct mrz_framed *f, uint8_t *end)
+{
+    size_t n = (size_t)(end - f->body);
+    uint8_t *q = mrz_put_uvar(f->start + 1, n);
+    memmove(q, f->body, n);
+    return q + n;
+}
+
+/** A string inside a framed body: uvar length then bytes. */
+static inline uint8_t *mrz_put_str(uint8_t *p, const char *s, size_t n)
+{
+    p = mrz_put_uvar(p, n);
+    memcpy(p, s, n);
+    return p + n;
+}
+
+#endif

@@ -1,0 +1,425 @@
+/* The reading half of the format: file and chunk framing, damage recovery,
+ * and the record decoder shared by every mallocan subcommand. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zstd.h>
+
+#include "mrz.h"
+
+struct mrz_reader {
+    int fd;
+    const uint8_t *map;
+    uint64_t size, pos;
+    uint32_t pid;
+    ZSTD_DCtx *dctx;
+    uint8_t *buf;
+    size_t cap;
+    uint64_t *seen;          /* open-addressing set of (stream << 32 | seq) + 1 */
+    size_t seen_cap, seen_n;
+    uint64_t damage_at, skipped;
+};
+
+int mrz_reader_open(const char *path, struct mrz_reader **out)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return MRZ_EIO;
+    struct stat st;
+    if (fstat(fd, &st) < 0) {
+        close(fd);
+        return MRZ_EIO;
+    }
+    if (S_ISDIR(st.st_mode)) {
+        close(fd);
+        errno = EISDIR;
+        return MRZ_EIO;
+    }
+    if (st.st_size == 0) {
+        close(fd);
+        return MRZ_EEMPTY;
+    }
+    uint8_t h[MRZ_FILE_HEADER_SIZE];
+    ssize_t n = pread(fd, h, sizeof h, 0);
+    int err = 0;
+    if (n < 0)
+        err = MRZ_EIO;
+    else if ((size_t)n < MRZ_MAGIC_LEN || memcmp(h, MRZ_MAGIC, MRZ_MAGIC_LEN))
+        err = MRZ_ENOTMRZ;
+    else if ((size_t)n < sizeof h)
+        err = MRZ_ETRUNC;
+    else if (mrz_get_le16(h + 8) > MRZ_VERSION_MAJOR)
+        err = MRZ_EVERSION;
+    else if (mrz_get_le32(h + 28) != mrz_crc32c(0, h, 28) || mrz_get_le32(h + 12) < MRZ_FILE_HEADER_SIZE ||
+             mrz_get_le32(h + 12) > (uint64_t)st.st_size)
+        err = MRZ_ECORRUPT;
+    if (err) {
+        close(fd);
+        return err;
+    }
+    struct mrz_reader *r = calloc(1, sizeof *r);
+    if (!r) {
+        close(fd);
+        return MRZ_ENOMEM;
+    }
+    r->fd = fd;
+    r->size = (uint64_t)st.st_size;
+    r->map = mmap(NULL, r->size, PROT_READ, MAP_PRIVATE, fd, 0);
+    if (r->map == MAP_FAILED) {
+        close(fd);
+        free(r);
+        return MRZ_EIO;
+    }
+    madvise((void *)r->map, r->size, MADV_SEQUENTIAL);
+    r->pid = mrz_get_le32(h + 16);
+    r->pos = mrz_get_le32(h + 12);
+    r->damage_at = UINT64_MAX;
+    r->dctx = ZSTD_createDCtx();
+    if (!r->dctx) {
+        mrz_reader_close(r);
+        return MRZ_ENOMEM;
+    }
+    *out = r;
+    return 0;
+}
+
+void mrz_reader_close(struct mrz_reader *r)
+{
+    if (!r)
+        return;
+    if (r->map && r->map != MAP_FAILED)
+        munmap((void *)r->map, r->size);
+    close(r->fd);
+    ZSTD_freeDCtx(r->dctx);
+    free(r->buf);
+    free(r->seen);
+    free(r);
+}
+
+uint32_t mrz_reader_pid(const struct mrz_reader *r) { return r->pid; }
+uint64_t mrz_reader_file_size(const struct mrz_reader *r) { return r->size; }
+
+uint64_t mrz_reader_damage(const struct mrz_reader *r, uint64_t *skipped)
+{
+    if (skipped)
+        *skipped = r->skipped;
+    return r->damage_at;
+}
+
+void mrz_reader_rewind(struct mrz_reader *r)
+{
+    r->pos = mrz_get_le32(r->map + 12);
+    r->seen_n = 0;
+    if (r->seen)
+        memset(r->seen, 0, r->seen_cap * sizeof *r->seen);
+    r->damage_at = UINT64_MAX;
+    r->skipped = 0;
+}
+
+/* @return 1 if (stream, seq) was already seen, 0 after inserting it. */
+static int seen_insert(struct mrz_reader *r, uint32_t stream, uint32_t seq)
+{
+    if (r->seen_n * 2 >= r->seen_cap) {
+        size_t ncap = r->seen_cap ? r->seen_cap * 2 : 1024;
+        uint64_t *ns = calloc(ncap, sizeof *ns);
+        if (!ns)
+            return 0; /* without the set duplicates are merely not dropped */
+        for (size_t i = 0; i < r->seen_cap; i++) {
+            if (!r->seen[i])
+                continue;
+            size_t j = (r->seen[i] * 0x9e3779b97f4a7c15ull) >> 20 & (ncap - 1);
+            while (ns[j])
+                j = (j + 1) & (ncap - 1);
+            ns[j] = r->seen[i];
+        }
+        free(r->seen);
+        r->seen = ns;
+        r->seen_cap = ncap;
+    }
+    uint64_t key = ((uint64_t)stream << 32 | seq) + 1;
+    size_t j = (key * 0x9e3779b97f4a7c15ull) >> 20 & (r->seen_cap - 1);
+    while (r->seen[j]) {
+        if (r->seen[j] == key)
+            return 1;
+        j = (j + 1) & (r->seen_cap - 1);
+    }
+    r->seen[j] = key;
+    r->seen_n++;
+    return 0;
+}
+
+/* Validates the chunk header at off.  @return 1 good, 0 bad, -1 a good header
+ * whose payload runs past the end of the file (a truncated tail). */
+static int header_ok(const uint8_t *map, uint64_t size, uint64_t off, struct mrz_chunk_info *ci)
+{
+    if (size - off < MRZ_CHUNK_HEADER_SIZE)
+        return 0;
+    const uint8_t *h = map + off;
+    if (mrz_get_le32(h) != MRZ_CHUNK_MAGIC || mrz_get_le32(h + 40) != mrz_crc32c(0, h, 40))
+        return 0;
+    ci->codec = h[4];
+    ci->flags = h[5];
+    ci->stream = mrz_get_le32(h + 8);
+    ci->seq = mrz_get_le32(h + 12);
+    ci->payload_len = mrz_get_le32(h + 16);
+    ci->raw_len = mrz_get_le32(h + 20);
+    ci->base_ticks = mrz_get_le64(h + 24);
+    ci->base_ns = mrz_get_le64(h + 32);
+    if (ci->codec > MRZ_CODEC_ZSTD || ci->raw_len > MRZ_CHUNK_RAW_MAX || mrz_get_le16(h + 6))
+        return 0;
+    if (ci->payload_len > size - off - MRZ_CHUNK_HEADER_SIZE)
+        return -1;
+    return 1;
+}
+
+/* Checks and decodes the payload of a validated header into *buf. */
+static int load_payload(ZSTD_DCtx *dctx, const uint8_t *map, uint64_t off, const struct mrz_chunk_info *ci,
+                        uint8_t **buf, size_t *cap, const uint8_t **raw)
+{
+    const uint8_t *payload = map + off + MRZ_CHUNK_HEADER_SIZE;
+    if (mrz_get_le32(map + off + 44) != mrz_crc32c(0, payload, ci->payload_len))
+        return MRZ_ECORRUPT;
+    if (ci->codec == MRZ_CODEC_RAW) {
+        if (ci->payload_len != ci->raw_len)
+            return MRZ_ECORRUPT;
+        *raw = payload;
+        return 0;
+    }
+    if (*cap < ci->raw_len || !*buf) {
+        size_t ncap = ci->raw_len > 65536 ? ci->raw_len : 65536;
+        uint8_t *nb = realloc(*buf, ncap);
+        if (!nb)
+            return MRZ_ENOMEM;
+        *buf = nb;
+        *cap = ncap;
+    }
+    size_t n = ZSTD_decompressDCtx(dctx, *buf, ci->raw_len, payload, ci->payload_len);
+    if (ZSTD_isError(n) || n != ci->raw_len)
+        return MRZ_ECORRUPT;
+    *raw = *buf;
+    return 0;
+}
+
+static void note_damage(struct mrz_reader *r, uint64_t at)
+{
+    if (r->damage_at == UINT64_MAX)
+        r->damage_at = at;
+}
+
+static int next_impl(struct mrz_reader *r, struct mrz_chunk *c, int load)
+{
+    while (r->pos < r->size) {
+        uint64_t off = r->pos;
+        int ok = header_ok(r->map, r->size, off, &c->info);
+        if (ok == -1 || (ok == 0 && r->size - off < MRZ_CHUNK_HEADER_SIZE)) {
+            note_damage(r, off); /* truncated tail */
+            r->skipped += r->size - off;
+            r->pos = r->size;
+            return 0;
+        }
+        if (ok == 1) {
+            const uint8_t *raw = NULL;
+            int e;
+            if (load)
+                e = load_payload(r->dctx, r->map, off, &c->info, &r->buf, &r->cap, &raw);
+            else
+                e = mrz_get_le32(r->map + off + 44) ==
+                            mrz_crc32c(0, r->map + off + MRZ_CHUNK_HEADER_SIZE, c->info.payload_len)
+                        ? 0
+                        : MRZ_ECORRUPT;
+            if (e == MRZ_ENOMEM)
+                return e;
+            if (e == 0) {
+                r->pos = off + MRZ_CHUNK_HEADER_SIZE + c->info.payload_len;
+                if (seen_insert(r, c->info.stream, c->info.seq))
+                    continue;
+                c->offset = off;
+                c->raw = raw;
+                c->raw_len = c->info.raw_len;
+                return 1;
+            }
+        }
+        /* Damage: resynchronise on the next valid chunk header. */
+        note_damage(r, off);
+        uint64_t p = off + 1;
+        struct mrz_chunk_info tmp;
+        for (; p + MRZ_CHUNK_HEADER_SIZE <= r->size; p++) {
+            const uint8_t *m = memchr(r->map + p, 'M', r->size - p);
+            if (!m)
+                break;
+            p = (uint64_t)(m - r->map);
+            if (header_ok(r->map, r->size, p, &tmp) != 0)
+                break;
+        }
+        if (p + MRZ_CHUNK_HEADER_SIZE > r->size)
+            p = r->size;
+        r->skipped += p - off;
+        r->pos = p;
+    }
+    return 0;
+}
+
+int mrz_reader_next(struct mrz_reader *r, struct mrz_chunk *c) { return next_impl(r, c, 1); }
+int mrz_reader_next_header(struct mrz_reader *r, struct mrz_chunk *c) { return next_impl(r, c, 0); }
+
+void *mrz_dctx_new(void) { return ZSTD_createDCtx(); }
+void mrz_dctx_free(void *dctx) { ZSTD_freeDCtx(dctx); }
+
+int mrz_reader_chunk_at(const struct mrz_reader *r, uint64_t offset, void *dctx, struct mrz_chunk *c,
+                        uint8_t **scratch, size_t *scratch_cap)
+{
+    if (offset >= r->size || header_ok(r->map, r->size, offset, &c->info) != 1)
+        return MRZ_ECORRUPT;
+    const uint8_t *raw;
+    int e = load_payload(dctx, r->map, offset, &c->info, scratch, scratch_cap, &raw);
+    if (e)
+        return e;
+    c->offset = offset;
+    c->raw = raw;
+    c->raw_len = c->info.raw_len;
+    return 1;
+}
+
+/* ------------------------------------------------------------------ records */
+
+#define GETU(x) do { if (mrz_get_uvar(&p, end, &(x))) return MRZ_ETRUNC; } while (0)
+#define GETS(x) do { int64_t s_; if (mrz_get_svar(&p, end, &s_)) return MRZ_ETRUNC; (x) = (uint64_t)s_; } while (0)
+
+static int get_str(const uint8_t **pp, const uint8_t *end, struct mrz_str *s)
+{
+    uint64_t n;
+    if (mrz_get_uvar(pp, end, &n) || n > (uint64_t)(end - *pp))
+        return -1;
+    s->s = (const char *)*pp;
+    s->n = (uint32_t)n;
+    *pp += n;
+    return 0;
+}
+
+/* Decodes the fixed fields of a known framed body; extra bytes are allowed
+ * (a later minor version may append fields). */
+static int decode_framed(const uint8_t *p, const uint8_t *end, struct mrz_rec *r)
+{
+#define U(x) do { if (mrz_get_uvar(&p, end, &(x))) return MRZ_ECORRUPT; } while (0)
+#define S(x) do { if (get_str(&p, end, &(x))) return MRZ_ECORRUPT; } while (0)
+    switch (r->type) {
+    case MRZ_T_PROCESS: U(r->a); U(r->b); U(r->c); U(r->d); U(r->e); U(r->time); S(r->str); break;
+    case MRZ_T_MODULE: U(r->time); U(r->a); U(r->b); S(r->str); S(r->str2); break;
+    case MRZ_T_MODULE_UNLOAD: case MRZ_T_THREAD: case MRZ_T_THREAD_EXIT: case MRZ_T_MARK:
+    case MRZ_T_REGION_BEGIN: case MRZ_T_RECORDING:
+        U(r->time); U(r->a); break;
+    case MRZ_T_THREAD_NAME: case MRZ_T_STRING: U(r->a); S(r->str); break;
+    case MRZ_T_REGION_END: U(r->time); break;
+    case MRZ_T_LABEL_NEXT: U(r->a); break;
+    case MRZ_T_LOST: U(r->time); U(r->a); U(r->b); break;
+    case MRZ_T_END: U(r->time); U(r->a); U(r->b); U(r->c); U(r->d); break;
+    default: break; /* unknown: the caller skips it */
+    }
+    r->tail = p;
+    return 1;
+#undef U
+#undef S
+}
+
+int mrz_decode(const uint8_t **pp, const uint8_t *end, struct mrz_delta *d, struct mrz_rec *r)
+{
+    const uint8_t *p = *pp;
+    if (p >= end)
+        return 0;
+    uint8_t t = *p++;
+    r->type = t;
+    uint64_t u;
+    if (t >= MRZ_T_FRAMED_MIN) {
+        uint64_t n;
+        if (mrz_get_uvar(&p, end, &n))
+            return MRZ_ETRUNC;
+        if (n > (uint64_t)(end - p))
+            return MRZ_ETRUNC;
+        r->body = p;
+        r->body_len = (uint32_t)n;
+        r->time = 0;
+        int e = decode_framed(p, p + n, r);
+        if (e < 0)
+            return e;
+        *pp = p + n;
+        return 1;
+    }
+    if (t >= 1 && t <= MRZ_K_MAX) {
+        GETU(u); d->time += u; r->time = d->time;
+        GETS(u); d->ptr += u; r->ptr = d->ptr;
+        GETU(r->size);
+        GETU(r->stack);
+        r->align = 0;
+        if (mrz_kind_has_align(t))
+            GETU(r->align);
+        r->space = MRZ_S_HOST;
+    } else if (t == MRZ_T_FREE || t == MRZ_T_REALLOC_FREE) {
+        GETU(u); d->time += u; r->time = d->time;
+        GETS(u); d->ptr += u; r->ptr = d->ptr;
+        r->space = MRZ_S_HOST;
+    } else if (t == MRZ_T_STACK) {
+        GETU(u);
+        if (u == 0)
+            return MRZ_ECORRUPT;
+        r->stack = u; /* id - parent: the caller knows the id */
+        GETS(u); d->ip += u; r->ip = d->ip;
+    } else if (t == MRZ_T_CUDA_ALLOC) {
+        uint64_t sp, dev;
+        GETU(u); d->time += u; r->time = d->time;
+        GETU(sp); GETU(dev);
+        GETS(u); d->ptr += u; r->ptr = d->ptr;
+        GETU(r->size); GETU(r->stack); GETU(r->result); GETU(r->cuda_stream);
+        r->space = (uint32_t)sp;
+        r->device = (uint32_t)dev;
+    } else if (t == MRZ_T_CUDA_FREE) {
+        uint64_t sp, dev;
+        GETU(u); d->time += u; r->time = d->time;
+        GETU(sp); GETU(dev);
+        GETS(u); d->ptr += u; r->ptr = d->ptr;
+        GETU(r->result);
+        r->space = (uint32_t)sp;
+        r->device = (uint32_t)dev;
+    } else {
+        return MRZ_ECORRUPT; /* 0x00 or a reserved hot type */
+    }
+    *pp = p;
+    return 1;
+}
+
+int mrz_module_segments(const struct mrz_rec *r, struct mrz_segment *out, int max)
+{
+    const uint8_t *p = r->tail, *end = r->body + r->body_len;
+    uint64_t n, f;
+    if (mrz_get_uvar(&p, end, &n) || n > 4096)
+        return MRZ_ECORRUPT;
+    int k = 0;
+    for (uint64_t i = 0; i < n; i++) {
+        struct mrz_segment s;
+        if (mrz_get_uvar(&p, end, &s.vaddr) || mrz_get_uvar(&p, end, &s.memsz) ||
+            mrz_get_uvar(&p, end, &s.offset) || mrz_get_uvar(&p, end, &f))
+            return MRZ_ECORRUPT;
+        s.flags = (uint32_t)f;
+        if (k < max)
+            out[k++] = s;
+    }
+    return k;
+}
+
+int mrz_process_argv(const struct mrz_rec *r, void (*fn)(void *ctx, struct mrz_str arg), void *ctx)
+{
+    const uint8_t *p = r->tail, *end = r->body + r->body_len;
+    uint64_t n;
+    if (mrz_get_uvar(&p, end, &n) || n > r->body_len)
+        return MRZ_ECORRUPT;
+    for (uint64_t i = 0; i < n; i++) {
+        struct mrz_str s;
+        if (get_str(&p, end, &s))
+            return MRZ_ECORRUPT;
+        fn(ctx, s);
+    }
+    return (int)n;
+}

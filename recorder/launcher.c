@@ -1,0 +1,321 @@
+/* mallocrec: runs a program with libmallocrec.so preloaded, waits for it,
+ * completes the traces its process tree could not finish, and says what
+ * was written. */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "../format/common/options.h"
+#include "../format/mrz.h"
+
+#ifndef MALLOCREC_VERSION
+#define MALLOCREC_VERSION "0"
+#endif
+#ifndef MALLOCREC_LIBDIR
+#define MALLOCREC_LIBDIR "/usr/local/lib"
+#endif
+
+static const char *prog = "mallocrec";
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: %s run [options] [--] PROGRAM [ARGS...]\n"
+               "       %s --help | --version\n\n"
+               "Records every malloc-family call of PROGRAM (and of the processes it\n"
+               "forks and execs) into one .mrz trace per process; see mallocan(1).\n\n"
+               "options:\n",
+            prog, prog);
+    for (int i = 0; i < mr_noptions; i++) {
+        const struct mr_option *o = &mr_options[i];
+        char left[64];
+        if (o->short_flag)
+            snprintf(left, sizeof left, "-%c, --%s%s%s", o->short_flag, o->flag, o->arg ? " " : "",
+                     o->arg ? o->arg : "");
+        else
+            snprintf(left, sizeof left, "    --%s%s%s", o->flag, o->arg ? " " : "", o->arg ? o->arg : "");
+        fprintf(f, "  %-26s %s\n", left, o->help);
+    }
+    fprintf(f, "  %-26s %s\n", "-q, --quiet", "print nothing at the end");
+    fprintf(f, "  %-26s %s\n", "-h, --help", "show this help");
+    fprintf(f, "\nThe exit status is PROGRAM's (128+N when it died of signal N, 127 when it\n"
+               "cannot be found).\n");
+}
+
+/* The preload library: next to this executable (build tree), or installed. */
+static int find_library(char *out, size_t cap)
+{
+    const char *env = getenv("MALLOCREC_LIB");
+    if (env && *env) {
+        snprintf(out, cap, "%s", env);
+        return access(out, R_OK);
+    }
+    char self[PATH_MAX - 32];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n > 0) {
+        self[n] = 0;
+        char *slash = strrchr(self, '/');
+        if (slash) {
+            *slash = 0;
+            snprintf(out, cap, "%s/libmallocrec.so", self);
+            if (!access(out, R_OK))
+                return 0;
+        }
+    }
+    snprintf(out, cap, "%s/libmallocrec.so", MALLOCREC_LIBDIR);
+    return access(out, R_OK);
+}
+
+struct tally { uint64_t allocs, frees, events, threads, bytes; int salvaged; };
+
+static int tally_trace(const char *path, struct tally *t)
+{
+    memset(t, 0, sizeof *t);
+    struct mrz_reader *r;
+    int e = mrz_reader_open(path, &r);
+    if (e)
+        return e;
+    struct mrz_chunk c;
+    while ((e = mrz_reader_next(r, &c)) > 0) {
+        if (c.info.flags & MRZ_CHUNK_SALVAGED)
+            t->salvaged = 1;
+        struct mrz_delta d;
+        mrz_delta_reset(&d, c.info.base_ticks);
+        const uint8_t *p = c.raw, *end = c.raw + c.raw_len;
+        struct mrz_rec rec;
+        while (mrz_decode(&p, end, &d, &rec) > 0) {
+            if (rec.type >= 1 && rec.type <= MRZ_K_MAX)
+                t->allocs++, t->events++;
+            else if (rec.type == MRZ_T_FREE || rec.type == MRZ_T_REALLOC_FREE)
+                t->frees += rec.type == MRZ_T_FREE, t->events++;
+            else if (rec.type == MRZ_T_CUDA_ALLOC || rec.type == MRZ_T_CUDA_FREE)
+                t->events++;
+            else if (rec.type == MRZ_T_THREAD)
+                t->threads++;
+        }
+    }
+    t->bytes = mrz_reader_file_size(r);
+    mrz_reader_close(r);
+    return e < 0 ? e : 0;
+}
+
+static pid_t child_pid;
+static void forward(int sig)
+{
+    if (child_pid > 0)
+        kill(child_pid, sig);
+}
+
+static int opt_index(const char *name)
+{
+    for (int i = 0; i < mr_noptions; i++)
+        if (!strcmp(mr_options[i].flag, name))
+            return i;
+    return -1;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc > 1 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+        usage(stdout);
+        return 0;
+    }
+    if (argc > 1 && !strcmp(argv[1], "--version")) {
+        printf("mallocrec %s (trace format %d.%d)\n", MALLOCREC_VERSION, MRZ_VERSION_MAJOR, MRZ_VERSION_MINOR);
+        return 0;
+    }
+    if (argc < 2 || strcmp(argv[1], "run")) {
+        if (argc < 2)
+            fprintf(stderr, "%s: missing command; try '%s run -- PROGRAM' or '%s --help'\n", prog, prog, prog);
+        else
+            fprintf(stderr, "%s: unknown command '%s'; try '%s --help'\n", prog, argv[1], prog);
+        return 2;
+    }
+    argc--;
+    argv++;
+
+    struct option longopts[32];
+    int nl = 0;
+    for (int i = 0; i < mr_noptions && nl < 28; i++)
+        longopts[nl++] = (struct option){mr_options[i].flag, mr_options[i].arg ? required_argument : no_argument,
+                                         NULL, 1000 + i};
+    longopts[nl++] = (struct option){"quiet", no_argument, NULL, 'q'};
+    longopts[nl++] = (struct option){"help", no_argument, NULL, 'h'};
+    longopts[nl] = (struct option){0};
+    int quiet = 0, c;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "+o:qh", longopts, NULL)) != -1) {
+        if (c == 'h') {
+            usage(stdout);
+            return 0;
+        }
+        if (c == 'q') {
+            quiet = 1;
+            continue;
+        }
+        if (c == '?') {
+            if (optopt)
+                fprintf(stderr, "%s: unknown option '-%c'; try '%s --help'\n", prog, optopt, prog);
+            else
+                fprintf(stderr, "%s: unknown option '%s'; try '%s --help'\n", prog, argv[optind - 1], prog);
+            return 2;
+        }
+        if (c == ':') {
+            fprintf(stderr, "%s: option '%s' needs an argument\n", prog, argv[optind - 1]);
+            return 2;
+        }
+        int i = c == 'o' ? opt_index("output") : c - 1000;
+        const struct mr_option *o = &mr_options[i];
+        const char *val = o->arg ? optarg : "1";
+        char buf[PATH_MAX + 64];
+        if (o->type == MR_OPT_INT) {
+            char *end;
+            long v = strtol(val, &end, 10);
+            if (*end || end == val || v < 0 || v > 1 << 30) {
+                fprintf(stderr, "%s: --%s: '%s' is not a number\n", prog, o->flag, val);
+                return 2;
+            }
+        } else if (o->type == MR_OPT_SIZE) {
+            uint64_t v;
+            if (mr_parse_size(val, &v) || v == 0) {
+                fprintf(stderr, "%s: --%s: '%s' is not a size (e.g. 512k, 1MiB)\n", prog, o->flag, val);
+                return 2;
+            }
+            snprintf(buf, sizeof buf, "%llu", (unsigned long long)v);
+            val = buf;
+        } else if (!strcmp(o->flag, "output") && val[0] != '/') {
+            /* absolute, so children that chdir write next to their parent */
+            char cwd[PATH_MAX];
+            if (!getcwd(cwd, sizeof cwd)) {
+                fprintf(stderr, "%s: cannot read the current directory: %s\n", prog, strerror(errno));
+                return 2;
+            }
+            snprintf(buf, sizeof buf, "%s/%s", cwd, val);
+            val = buf;
+        }
+        setenv(o->env, val, 1);
+    }
+    if (optind >= argc) {
+        fprintf(stderr, "%s: no program to run; usage: %s run [options] -- PROGRAM [ARGS...]\n", prog, prog);
+        return 2;
+    }
+    char **cmd = argv + optind;
+
+    char lib[PATH_MAX];
+    if (find_library(lib, sizeof lib)) {
+        fprintf(stderr, "%s: cannot find libmallocrec.so (looked next to %s and in %s); set MALLOCREC_LIB\n",
+                prog, "this program", MALLOCREC_LIBDIR);
+        return 2;
+    }
+    if (!getenv("MALLOCREC_OUTPUT")) {
+        char cwd[PATH_MAX], tpl[PATH_MAX + 16];
+        if (getcwd(cwd, sizeof cwd)) {
+            snprintf(tpl, sizeof tpl, "%s/%%n.%%p.mrz", cwd);
+            setenv("MALLOCREC_OUTPUT", tpl, 1);
+        }
+    }
+    const char *old = getenv("LD_PRELOAD");
+    setenv("MALLOCREC_PRELOAD_ORIG", old ? old : "", 1);
+    char *preload;
+    if (asprintf(&preload, "%s%s%s", lib, old && *old ? ":" : "", old && *old ? old : "") < 0)
+        return 2;
+    setenv("LD_PRELOAD", preload, 1);
+
+    char session[] = "/tmp/mallocrec-session-XXXXXX";
+    int sfd = mkstemp(session);
+    if (sfd < 0) {
+        fprintf(stderr, "%s: cannot create a session file in /tmp: %s\n", prog, strerror(errno));
+        return 2;
+    }
+    close(sfd);
+    setenv(MR_ENV_SESSION, session, 1);
+
+    /* A shell-like foreground: ^C reaches the program, we survive to finish. */
+    signal(SIGINT, SIG_IGN);
+    signal(SIGQUIT, SIG_IGN);
+    struct sigaction sa = {.sa_handler = forward};
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+
+    child_pid = fork();
+    if (child_pid < 0) {
+        fprintf(stderr, "%s: fork: %s\n", prog, strerror(errno));
+        unlink(session);
+        return 2;
+    }
+    if (child_pid == 0) {
+        signal(SIGINT, SIG_DFL);
+        signal(SIGQUIT, SIG_DFL);
+        execvp(cmd[0], cmd);
+        int e = errno;
+        fprintf(stderr, "%s: %s: %s\n", prog, cmd[0], e == ENOENT ? "command not found" : strerror(e));
+        _exit(e == ENOENT ? 127 : 126);
+    }
+    int status = 0;
+    while (waitpid(child_pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    int code = WIFEXITED(status) ? WEXITSTATUS(status) : WIFSIGNALED(status) ? 128 + WTERMSIG(status) : 1;
+
+    /* Complete and list the traces of the whole process tree. */
+    FILE *f = fopen(session, "r");
+    char line[PATH_MAX + 32];
+    char *paths[4096];
+    unsigned pids[4096];
+    int n = 0;
+    while (f && n < 4096 && fgets(line, sizeof line, f)) {
+        char *tab = strchr(line, '\t');
+        if (!tab)
+            continue;
+        line[strcspn(line, "\n")] = 0;
+        pids[n] = (unsigned)strtoul(line, NULL, 10);
+        paths[n++] = strdup(tab + 1);
+    }
+    if (f)
+        fclose(f);
+    unlink(session);
+    for (int i = 0; i < n; i++) {
+        int last_of_child = (pid_t)pids[i] == child_pid;
+        for (int j = i + 1; j < n; j++)
+            if (pids[j] == pids[i])
+                last_of_child = 0;
+        if ((pid_t)pids[i] != child_pid && kill((pid_t)pids[i], 0) == 0) {
+            if (!quiet)
+                fprintf(stderr, "%s: %s: process %u is still running; the trace is incomplete\n", prog, paths[i],
+                        pids[i]);
+            continue;
+        }
+        int how = MRZ_END_UNKNOWN, val = 0;
+        if (last_of_child && WIFSIGNALED(status))
+            how = MRZ_END_SIGNAL, val = WTERMSIG(status);
+        else if (last_of_child && WIFEXITED(status))
+            how = MRZ_END_EXIT, val = WEXITSTATUS(status);
+        int e = mrz_salvage(paths[i], how, val);
+        if (e < 0)
+            fprintf(stderr, "%s: %s: cannot complete the trace: %s\n", prog, paths[i], mrz_strerror(e));
+        if (quiet)
+            continue;
+        struct tally t;
+        e = tally_trace(paths[i], &t);
+        if (e) {
+            fprintf(stderr, "%s: %s: %s\n", prog, paths[i], mrz_strerror(e));
+            continue;
+        }
+        fprintf(stderr, "%s: %s: %llu allocations, %llu frees, %llu threads, %llu bytes (%.2f bytes/event)%s\n",
+                prog, paths[i], (unsigned long long)t.allocs, (unsigned long long)t.frees,
+                (unsigned long long)t.threads, (unsigned long long)t.bytes,
+                t.events ? (double)t.bytes / (double)t.events : 0.0,
+                t.salvaged ? ", completed after the process ended" : "");
+    }
+    if (!n && !quiet && code != 127 && code != 126)
+        fprintf(stderr, "%s: no trace was written (is %s a static program, or was the library refused?)\n",
+                prog, cmd[0]);
+    for (int i = 0; i < n; i++)
+        free(paths[i]);
+    return code;
+}

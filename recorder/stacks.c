@@ -1,0 +1,83 @@
+/* The per-stream stack table: a trie of return addresses, each node defined
+ * once in its stream by a STACK record, so an event carries one node id. */
+#include <string.h>
+
+#include "rec.h"
+
+int rec_stack_table_init(struct rec_stream *s, uint32_t cap)
+{
+    s->nodes = rec_mmap(cap * sizeof *s->nodes);
+    if (!s->nodes)
+        return -1;
+    s->node_cap = cap;
+    return 0;
+}
+
+/* ------------------------------------------------------------ stack table */
+
+static inline uint32_t node_hash(uint32_t parent, uintptr_t ip, uint32_t mask)
+{
+    uint64_t h = ((uint64_t)ip ^ ((uint64_t)parent << 40) ^ parent) * 0x9e3779b97f4a7c15ull;
+    return (uint32_t)(h >> 32) & mask;
+}
+
+static void node_grow(struct rec_stream *s)
+{
+    struct rec_node *old = s->nodes;
+    uint32_t ocap = s->node_cap;
+    if (rec_stack_table_init(s, ocap * 2)) {
+        s->nodes = old; /* keep probing the full table: correct, only slower */
+        return;
+    }
+    uint32_t mask = s->node_cap - 1;
+    for (uint32_t i = 0; i < ocap; i++) {
+        if (!old[i].id)
+            continue;
+        uint32_t j = node_hash(old[i].parent, old[i].ip, mask);
+        while (s->nodes[j].id)
+            j = (j + 1) & mask;
+        s->nodes[j] = old[i];
+    }
+    rec_munmap(old, ocap * sizeof *old);
+}
+
+static uint32_t node_get(struct rec_stream *s, uint32_t parent, uintptr_t ip)
+{
+    uint32_t mask = s->node_cap - 1;
+    uint32_t j = node_hash(parent, ip, mask);
+    for (;;) {
+        struct rec_node *e = &s->nodes[j];
+        if (!e->id)
+            break;
+        if (e->ip == ip && e->parent == parent)
+            return e->id;
+        j = (j + 1) & mask;
+    }
+    uint32_t id = ++s->node_n;
+    s->nodes[j] = (struct rec_node){ip, parent, id};
+    rec_reserve(s, 1 + 2 * MRZ_VARINT_MAX);
+    s->pos = mrz_enc_stack(s->pos, &s->delta, id, parent, ip);
+    if (s->node_n * 2 > s->node_cap)
+        node_grow(s);
+    return id;
+}
+
+uint32_t rec_stack_intern(struct rec_stream *s, const uintptr_t *ip, int n)
+{
+    /* Outer frames shared with the previous stack keep their ids: only the
+     * frames that changed are looked up. */
+    uint32_t pn = s->prev_n, c = 0;
+    while (c < (uint32_t)n && c < pn && ip[n - 1 - c] == s->prev_ip[pn - 1 - c])
+        c++;
+    if (c && (uint32_t)n != pn)
+        memmove(&s->prev_id[n - c], &s->prev_id[pn - c], c * sizeof *s->prev_id);
+    uint32_t parent = c ? s->prev_id[n - c] : 0;
+    for (int i = n - 1 - (int)c; i >= 0; i--) {
+        parent = node_get(s, parent, ip[i]);
+        s->prev_id[i] = parent;
+    }
+    memcpy(s->prev_ip, ip, (size_t)n * sizeof *ip);
+    s->prev_n = (uint32_t)n;
+    return n ? s->prev_id[0] : 0;
+}
+
