@@ -14,75 +14,6 @@
 static const struct an_cmd *const commands[] = {AN_COMMANDS};
 #define NCOMMANDS (int)(sizeof commands / sizeof *commands)
 
-int an_error(const char *what, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fprintf(stderr, "mallocan: %s%s", what ? what : "", what ? ": " : "");
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
-    va_end(ap);
-    return 2;
-}
-
-void an_warn(const char *what, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fprintf(stderr, "mallocan: warning: %s%s", what ? what : "", what ? ": " : "");
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
-    va_end(ap);
-}
-
-static int opt_find(const struct an_cmd *cmd, const char *name)
-{
-    for (int i = 0; cmd->opts && cmd->opts[i].name; i++)
-        if (!strcmp(cmd->opts[i].name, name))
-            return i;
-    return -1;
-}
-
-const char *an_get(const struct an_ctx *ctx, const char *name)
-{
-    int i = opt_find(ctx->cmd, name);
-    if (i < 0)
-        return NULL;
-    return ctx->val[i] ? ctx->val[i] : ctx->cmd->opts[i].dflt;
-}
-
-int an_get_long(const struct an_ctx *ctx, const char *name, long *out)
-{
-    const char *v = an_get(ctx, name);
-    if (!v)
-        return 0;
-    char *end;
-    long x = strtol(v, &end, 10);
-    if (end == v || *end || x < 0) {
-        an_error(NULL, "--%s: '%s' is not a non-negative number", name, v);
-        return -1;
-    }
-    *out = x;
-    return 0;
-}
-
-const char *an_get_format(const struct an_ctx *ctx, const char *allowed)
-{
-    const char *v = an_get(ctx, "format");
-    if (!v)
-        v = "text";
-    size_t n = strlen(v);
-    for (const char *p = allowed; p && *p;) {
-        const char *bar = strchr(p, '|');
-        size_t len = bar ? (size_t)(bar - p) : strlen(p);
-        if (len == n && !strncmp(p, v, n))
-            return v;
-        p = bar ? bar + 1 : NULL;
-    }
-    an_error(NULL, "--format: '%s' is not one of %s", v, allowed);
-    return NULL;
-}
-
 static void cmd_help(FILE *f, const struct an_cmd *c)
 {
     fprintf(f, "usage: mallocan %s [options] %s\n\n%s\n", c->name, c->args, c->summary);
@@ -159,7 +90,7 @@ int main(int argc, char **argv)
                 n = sizeof name - 1;
             memcpy(name, a + 2, n);
             name[n] = 0;
-            k = opt_find(cmd, name);
+            k = an_opt_find(cmd, name);
             if (eq)
                 val = eq + 1;
         } else if (!a[2]) {

@@ -41,6 +41,8 @@ struct an_ctx {
     FILE *out;
 };
 
+/** @return the index of option `name` in cmd's table, or -1. */
+int an_opt_find(const struct an_cmd *cmd, const char *name);
 /** @return the option's value, "1" for a set flag, its default, or NULL. */
 const char *an_get(const struct an_ctx *ctx, const char *name);
 /** Integer option; prints and returns -1 on a malformed value. */

@@ -1,0 +1,617 @@
+/* The replay engine (contract in replay.h).  ENGINE READY.
+ *
+ * One pass over the trace: an index of every stream's chunks, then a k-way
+ * merge of the streams by time.  Records that only matter to their own
+ * stream (stack nodes, strings, labels, regions, thread switches) are applied
+ * as they are decoded, which is stream order; allocations, frees and marks
+ * wait for their turn in the merge, because a free may come from another
+ * thread than its allocation. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "replay.h"
+#include "rp_tables.h"
+
+struct chunk_ref { uint32_t seq; uint64_t offset; };
+
+struct cursor {
+    uint32_t stream;
+    struct chunk_ref *chunks;
+    uint32_t nchunks, cap, next_chunk;
+    uint8_t *buf;                 /* decoded payload of the current chunk */
+    size_t buf_cap;
+    const uint8_t *p, *end;
+    struct mrz_delta delta;
+    struct mrz_rec rec;           /* the pending event */
+    uint64_t key;                 /* its merge key (ticks, monotone per stream) */
+    int has_rec;
+    /* stream-scoped state */
+    struct rp_vec32 stack_map;    /* local stack id -> global node */
+    struct rp_vec32 string_map;   /* local string id -> global string */
+    uint32_t thread;              /* current engine thread */
+    uint32_t region_stack[64];
+    uint32_t region_depth;
+    uint32_t label_next;          /* pending label for the next allocation */
+    uint64_t last_alloc_ptr;      /* temporaries: the thread's latest allocation */
+    struct rp_block released;     /* realloc's released block, until the realloc returns */
+    int has_released;
+};
+
+struct rp_engine {
+    struct mrz_reader *r;
+    const struct an_meta *m;
+    void *dctx;
+    struct cursor *cur;
+    uint32_t ncur;
+    uint32_t *heap;               /* cursors ordered by key */
+    uint32_t nheap;
+    struct rp_totals tot;
+    struct rp_live live;
+    struct rp_nodes nodes;
+    struct rp_strings strings;
+    struct rp_regions regions;
+    struct rp_threads threads;
+    struct rp_site *sites;
+    uint32_t nsites, sites_cap;
+    struct rp_vec32 site_of_node; /* node -> site index (0 none) */
+    uint64_t peak_ver[MRZ_S_COUNT];
+    const struct rp_handlers *h;
+    int err;
+};
+
+struct rp_engine *rp_new(struct mrz_reader *r, const struct an_meta *m)
+{
+    struct rp_engine *e = calloc(1, sizeof *e);
+    if (!e)
+        return NULL;
+    e->r = r;
+    e->m = m;
+    e->dctx = mrz_dctx_new();
+    if (!e->dctx || rp_live_init(&e->live) || rp_nodes_init(&e->nodes) || rp_strings_init(&e->strings) ||
+        rp_regions_init(&e->regions)) {
+        rp_free(e);
+        return NULL;
+    }
+    return e;
+}
+
+static void reset_tables(struct rp_engine *e)
+{
+    for (uint32_t i = 0; i < e->ncur; i++) {
+        free(e->cur[i].chunks);
+        free(e->cur[i].buf);
+        rp_vec32_free(&e->cur[i].stack_map);
+        rp_vec32_free(&e->cur[i].string_map);
+    }
+    free(e->cur);
+    free(e->heap);
+    e->cur = NULL;
+    e->heap = NULL;
+    e->ncur = e->nheap = 0;
+}
+
+void rp_free(struct rp_engine *e)
+{
+    if (!e)
+        return;
+    reset_tables(e);
+    mrz_dctx_free(e->dctx);
+    rp_live_free(&e->live);
+    rp_nodes_free(&e->nodes);
+    rp_strings_free(&e->strings);
+    rp_regions_free(&e->regions);
+    rp_threads_free(&e->threads);
+    rp_vec32_free(&e->site_of_node);
+    free(e->sites);
+    free(e);
+}
+
+/* ------------------------------------------------------------------ sites */
+
+static uint32_t site_for_node(struct rp_engine *e, uint32_t node, uint8_t space)
+{
+    uint32_t s = rp_vec32_get(&e->site_of_node, node);
+    if (s)
+        return s;
+    if (e->nsites == e->sites_cap) {
+        uint32_t ncap = e->sites_cap ? e->sites_cap * 2 : 1024;
+        struct rp_site *ns = realloc(e->sites, ncap * sizeof *ns);
+        if (!ns)
+            return 0;
+        e->sites = ns;
+        e->sites_cap = ncap;
+    }
+    if (e->nsites == 0) { /* site 0: allocations without a stack */
+        memset(&e->sites[0], 0, sizeof e->sites[0]);
+        e->sites[0].min_size = UINT64_MAX;
+        e->nsites = 1;
+        if (node == 0)
+            return 0;
+    }
+    s = e->nsites++;
+    struct rp_site *st = &e->sites[s];
+    memset(st, 0, sizeof *st);
+    st->node = node;
+    st->space = space;
+    st->min_size = UINT64_MAX;
+    st->snap_ver = e->peak_ver[space];
+    if (rp_vec32_set(&e->site_of_node, node, s))
+        return 0;
+    return s;
+}
+
+/* Before a site's live figures change: if it has not changed since its
+ * space's latest peak, its current figures are its figures at that peak. */
+static inline void site_touch(struct rp_engine *e, struct rp_site *s)
+{
+    uint64_t v = e->peak_ver[s->space];
+    if (s->snap_ver != v) {
+        s->peak_bytes = s->live_bytes;
+        s->peak_count = s->live_count;
+        s->snap_ver = v;
+    }
+}
+
+static uint64_t ns_of(const struct rp_engine *e, uint64_t ticks)
+{
+    double ns = an_ns(e->m, ticks);
+    return ns > 0 ? (uint64_t)ns : 0;
+}
+
+/* ------------------------------------------------------------------ events */
+
+static void block_gone(struct rp_engine *e, const struct rp_block *b, uint64_t t_ns, int temporary, int by_realloc)
+{
+    struct rp_space_stats *sp = &e->tot.space[b->space];
+    sp->live_bytes -= b->size;
+    sp->live_count--;
+    sp->frees++;
+    if (b->site < e->nsites) {
+        struct rp_site *s = &e->sites[b->site];
+        site_touch(e, s);
+        s->live_bytes -= b->size;
+        s->live_count--;
+        s->frees++;
+        s->temporaries += (uint64_t)temporary;
+    }
+    e->tot.temporaries += (uint64_t)temporary;
+    if (e->h->on_free)
+        e->h->on_free(e->h->user, e, b, t_ns, temporary, by_realloc);
+}
+
+static void block_new(struct rp_engine *e, struct cursor *c, struct rp_block *b, uint64_t t_ns)
+{
+    /* an allocation at a still-live address: the old block's free was lost
+     * or raced; retire it here rather than count it as a leak */
+    struct rp_block old;
+    if (rp_live_remove(&e->live, b->ptr, b->space != MRZ_S_HOST, &old) == 0) {
+        e->tot.overwritten++;
+        block_gone(e, &old, t_ns, 0, 0);
+    }
+    if (rp_live_insert(&e->live, b)) {
+        e->err = MRZ_ENOMEM;
+        return;
+    }
+    struct rp_space_stats *sp = &e->tot.space[b->space];
+    sp->live_bytes += b->size;
+    sp->live_count++;
+    sp->allocs++;
+    sp->bytes += b->size;
+    if (b->site < e->nsites) {
+        struct rp_site *s = &e->sites[b->site];
+        site_touch(e, s);
+        s->allocs++;
+        s->bytes += b->size;
+        s->live_bytes += b->size;
+        s->live_count++;
+        if (s->live_bytes > s->max_live_bytes)
+            s->max_live_bytes = s->live_bytes;
+        if (b->size < s->min_size)
+            s->min_size = b->size;
+        if (b->size > s->max_size)
+            s->max_size = b->size;
+        s->reallocs += b->kind == MRZ_K_REALLOC || b->kind == MRZ_K_REALLOCARRAY;
+    }
+    if (sp->live_bytes > sp->peak_bytes) {
+        sp->peak_bytes = sp->live_bytes;
+        sp->peak_count = sp->live_count;
+        sp->peak_time_ns = t_ns;
+        e->peak_ver[b->space]++;
+    }
+    e->tot.allocations++;
+    e->tot.bytes_allocated += b->size;
+    c->last_alloc_ptr = b->ptr;
+    if (e->h->on_alloc)
+        e->h->on_alloc(e->h->user, e, b);
+}
+
+static void fill_block(struct rp_engine *e, struct cursor *c, struct rp_block *b, const struct mrz_rec *r,
+                       uint8_t space, uint64_t t_ns)
+{
+    uint32_t node = rp_vec32_get(&c->stack_map, (uint32_t)r->stack);
+    memset(b, 0, sizeof *b);
+    b->ptr = r->ptr;
+    b->size = r->size;
+    b->t_alloc = t_ns;
+    b->site = site_for_node(e, node, space);
+    b->thread = c->thread;
+    b->region = c->region_depth ? c->region_stack[c->region_depth - 1] : 0;
+    b->label = c->label_next;
+    c->label_next = 0;
+    b->space = space;
+}
+
+static void failed_alloc(struct rp_engine *e, struct cursor *c, const struct mrz_rec *r, uint8_t space)
+{
+    e->tot.failed++;
+    e->tot.space[space].failed++;
+    uint32_t node = rp_vec32_get(&c->stack_map, (uint32_t)r->stack);
+    uint32_t s = site_for_node(e, node, space);
+    if (s < e->nsites)
+        e->sites[s].failed++;
+    c->label_next = 0;
+}
+
+static void on_event(struct rp_engine *e, struct cursor *c)
+{
+    const struct mrz_rec *r = &c->rec;
+    uint64_t t_ns = ns_of(e, c->key);
+    if (e->tot.events == 0 || t_ns < e->tot.first_ns)
+        e->tot.first_ns = t_ns;
+    if (t_ns > e->tot.last_ns)
+        e->tot.last_ns = t_ns;
+    uint8_t t = r->type;
+    struct rp_block b;
+    if (t >= 1 && t <= MRZ_K_MAX) {
+        e->tot.events++;
+        e->tot.kind[t]++;
+        int is_realloc = t == MRZ_K_REALLOC || t == MRZ_K_REALLOCARRAY;
+        e->tot.reallocs += (uint64_t)is_realloc;
+        if (!r->ptr) {
+            if (is_realloc && r->size == 0) { /* realloc(p, 0) freed p */
+                c->has_released = 0;
+                return;
+            }
+            if (is_realloc && c->has_released) { /* failed: the old block lives on */
+                rp_live_insert(&e->live, &c->released);
+                struct rp_space_stats *sp = &e->tot.space[c->released.space];
+                sp->live_bytes += c->released.size;
+                sp->live_count++;
+                if (c->released.site < e->nsites) {
+                    struct rp_site *s = &e->sites[c->released.site];
+                    site_touch(e, s);
+                    s->live_bytes += c->released.size;
+                    s->live_count++;
+                }
+            }
+            c->has_released = 0;
+            failed_alloc(e, c, r, MRZ_S_HOST);
+            return;
+        }
+        c->has_released = 0;
+        fill_block(e, c, &b, r, MRZ_S_HOST, t_ns);
+        b.kind = t;
+        block_new(e, c, &b, t_ns);
+    } else if (t == MRZ_T_FREE || t == MRZ_T_REALLOC_FREE) {
+        e->tot.events++;
+        e->tot.frees += t == MRZ_T_FREE;
+        if (rp_live_remove(&e->live, r->ptr, 0, &b)) {
+            e->tot.unknown_frees++;
+            return;
+        }
+        if (t == MRZ_T_REALLOC_FREE) {
+            c->released = b;
+            c->has_released = 1;
+            block_gone(e, &b, t_ns, 0, 1);
+        } else {
+            int temporary = b.thread == c->thread && c->last_alloc_ptr == r->ptr;
+            if (temporary)
+                c->last_alloc_ptr = 0;
+            block_gone(e, &b, t_ns, temporary, 0);
+        }
+    } else if (t == MRZ_T_CUDA_ALLOC) {
+        e->tot.events++;
+        uint8_t space = r->space < MRZ_S_COUNT ? (uint8_t)r->space : MRZ_S_CUDA_DEVICE;
+        if (!r->ptr || r->result) {
+            failed_alloc(e, c, r, space);
+            return;
+        }
+        fill_block(e, c, &b, r, space, t_ns);
+        b.device = (uint16_t)r->device;
+        block_new(e, c, &b, t_ns);
+    } else if (t == MRZ_T_CUDA_FREE) {
+        e->tot.events++;
+        e->tot.frees++;
+        if (r->result)
+            return; /* the free failed: the memory is still held */
+        if (rp_live_remove(&e->live, r->ptr, 1, &b)) {
+            e->tot.unknown_frees++;
+            return;
+        }
+        block_gone(e, &b, t_ns, 0, 0);
+    } else if (t == MRZ_T_MARK) {
+        if (e->h->on_mark)
+            e->h->on_mark(e->h->user, e, t_ns, c->thread, rp_strings_get(&e->strings,
+                                                                          rp_vec32_get(&c->string_map, (uint32_t)r->a)));
+    }
+}
+
+/* ------------------------------------------------------------------ decoding */
+
+static int load_chunk(struct rp_engine *e, struct cursor *c)
+{
+    while (c->next_chunk < c->nchunks) {
+        struct mrz_chunk ch;
+        int k = mrz_reader_chunk_at(e->r, c->chunks[c->next_chunk++].offset, e->dctx, &ch, &c->buf, &c->buf_cap);
+        if (k == MRZ_ENOMEM)
+            return k;
+        if (k < 0)
+            continue; /* verified in the index pass; unreadable now means damaged */
+        c->p = ch.raw;
+        c->end = ch.raw + ch.raw_len;
+        mrz_delta_reset(&c->delta, ch.info.base_ticks);
+        return 1;
+    }
+    return 0;
+}
+
+static uint32_t thread_for(struct rp_engine *e, uint64_t tid)
+{
+    uint32_t t;
+    if (rp_threads_get(&e->threads, (uint32_t)tid, &t))
+        e->err = MRZ_ENOMEM;
+    return t;
+}
+
+/* Applies a stream-local record.  @return 1 if it is an event for the merge. */
+static int stream_local(struct rp_engine *e, struct cursor *c, struct mrz_rec *r)
+{
+    switch (r->type) {
+    case MRZ_T_STACK: {
+        uint32_t id = c->stack_map.n; /* entry 0 is the root: ids start at 1 */
+        uint64_t parent_local = (uint64_t)id - r->stack;
+        uint32_t parent = parent_local < id ? rp_vec32_get(&c->stack_map, (uint32_t)parent_local) : 0;
+        uint32_t node;
+        if (rp_nodes_intern(&e->nodes, parent, r->ip, &node) || rp_vec32_set(&c->stack_map, id, node))
+            e->err = MRZ_ENOMEM;
+        return 0;
+    }
+    case MRZ_T_STRING: {
+        uint32_t g;
+        if (rp_strings_intern(&e->strings, r->str.s, r->str.n, &g) ||
+            rp_vec32_set(&c->string_map, (uint32_t)r->a, g))
+            e->err = MRZ_ENOMEM;
+        return 0;
+    }
+    case MRZ_T_THREAD:
+        c->thread = thread_for(e, r->a);
+        c->region_depth = 0;
+        c->label_next = 0;
+        c->last_alloc_ptr = 0;
+        return 0;
+    case MRZ_T_THREAD_NAME: {
+        uint32_t t = thread_for(e, r->a);
+        rp_threads_set_name(&e->threads, t, r->str.s, r->str.n);
+        return 0;
+    }
+    case MRZ_T_LABEL_NEXT:
+        c->label_next = rp_vec32_get(&c->string_map, (uint32_t)r->a);
+        return 0;
+    case MRZ_T_REGION_BEGIN: {
+        uint32_t parent = c->region_depth ? c->region_stack[c->region_depth - 1] : 0;
+        uint32_t reg;
+        if (rp_regions_intern(&e->regions, parent, rp_vec32_get(&c->string_map, (uint32_t)r->a), &reg))
+            e->err = MRZ_ENOMEM;
+        if (c->region_depth < 64)
+            c->region_stack[c->region_depth] = reg;
+        c->region_depth++;
+        return 0;
+    }
+    case MRZ_T_REGION_END:
+        if (c->region_depth)
+            c->region_depth--;
+        return 0;
+    case MRZ_T_LOST:
+        e->tot.lost += r->a;
+        return 0;
+    case MRZ_T_MARK:
+        return 1;
+    default:
+        return r->type < MRZ_T_FRAMED_MIN; /* hot records are events; other framed ones are metadata */
+    }
+}
+
+/* Decodes this stream's next event into c->rec.  @return 1, 0 at its end. */
+static int advance(struct rp_engine *e, struct cursor *c)
+{
+    for (;;) {
+        if (c->p >= c->end) {
+            int k = load_chunk(e, c);
+            if (k <= 0) {
+                if (k < 0)
+                    e->err = k;
+                c->has_rec = 0;
+                return 0;
+            }
+            continue;
+        }
+        int k = mrz_decode(&c->p, c->end, &c->delta, &c->rec);
+        if (k <= 0) {
+            c->p = c->end; /* a bad record: skip the rest of this chunk */
+            continue;
+        }
+        if (!stream_local(e, c, &c->rec))
+            continue;
+        uint64_t t = c->rec.time;
+        if (t > c->key || !c->has_rec)
+            c->key = t;
+        c->has_rec = 1;
+        return 1;
+    }
+}
+
+/* ------------------------------------------------------------------ merge */
+
+static inline int before(const struct rp_engine *e, uint32_t a, uint32_t b)
+{
+    const struct cursor *x = &e->cur[a], *y = &e->cur[b];
+    if (x->key != y->key)
+        return x->key < y->key;
+    /* equal times: a free before an allocation, so a reused address is
+     * released before it is handed out again */
+    int fx = x->rec.type == MRZ_T_FREE || x->rec.type == MRZ_T_REALLOC_FREE || x->rec.type == MRZ_T_CUDA_FREE;
+    int fy = y->rec.type == MRZ_T_FREE || y->rec.type == MRZ_T_REALLOC_FREE || y->rec.type == MRZ_T_CUDA_FREE;
+    return fx > fy;
+}
+
+static void sift_down(struct rp_engine *e, uint32_t i)
+{
+    uint32_t *h = e->heap, n = e->nheap;
+    for (;;) {
+        uint32_t l = 2 * i + 1, m = i;
+        if (l < n && before(e, h[l], h[m]))
+            m = l;
+        if (l + 1 < n && before(e, h[l + 1], h[m]))
+            m = l + 1;
+        if (m == i)
+            return;
+        uint32_t t = h[i];
+        h[i] = h[m];
+        h[m] = t;
+        i = m;
+    }
+}
+
+static int index_chunks(struct rp_engine *e)
+{
+    struct mrz_chunk ch;
+    int k;
+    mrz_reader_rewind(e->r);
+    while ((k = mrz_reader_next_header(e->r, &ch)) > 0) {
+        uint32_t s = ch.info.stream;
+        if (s >= e->ncur) {
+            uint32_t n = s + 1;
+            struct cursor *nc = realloc(e->cur, n * sizeof *nc);
+            if (!nc)
+                return MRZ_ENOMEM;
+            memset(nc + e->ncur, 0, (n - e->ncur) * sizeof *nc);
+            for (uint32_t i = e->ncur; i < n; i++)
+                nc[i].stream = i;
+            e->cur = nc;
+            e->ncur = n;
+        }
+        struct cursor *c = &e->cur[s];
+        if (c->nchunks == c->cap) {
+            uint32_t ncap = c->cap ? c->cap * 2 : 16;
+            struct chunk_ref *nr = realloc(c->chunks, ncap * sizeof *nr);
+            if (!nr)
+                return MRZ_ENOMEM;
+            c->chunks = nr;
+            c->cap = ncap;
+        }
+        c->chunks[c->nchunks++] = (struct chunk_ref){ch.info.seq, ch.offset};
+    }
+    if (k < 0)
+        return k;
+    /* a stream's chunks in seq order (salvaged ones are appended late) */
+    for (uint32_t i = 0; i < e->ncur; i++) {
+        struct cursor *c = &e->cur[i];
+        for (uint32_t a = 1; a < c->nchunks; a++) {
+            struct chunk_ref x = c->chunks[a];
+            uint32_t b = a;
+            while (b > 0 && c->chunks[b - 1].seq > x.seq) {
+                c->chunks[b] = c->chunks[b - 1];
+                b--;
+            }
+            c->chunks[b] = x;
+        }
+    }
+    return 0;
+}
+
+int rp_run(struct rp_engine *e, const struct rp_handlers *h)
+{
+    static const struct rp_handlers none = {0};
+    e->h = h ? h : &none;
+    int k = index_chunks(e);
+    if (k < 0)
+        return k;
+    e->heap = malloc((e->ncur + 1) * sizeof *e->heap);
+    if (!e->heap)
+        return MRZ_ENOMEM;
+    for (uint32_t i = 0; i < e->ncur; i++) {
+        if (rp_vec32_set(&e->cur[i].stack_map, 0, 0))
+            return MRZ_ENOMEM;
+        if (advance(e, &e->cur[i]))
+            e->heap[e->nheap++] = i;
+    }
+    for (int32_t i = (int32_t)e->nheap / 2 - 1; i >= 0; i--)
+        sift_down(e, (uint32_t)i);
+    while (e->nheap && !e->err) {
+        uint32_t top = e->heap[0];
+        struct cursor *c = &e->cur[top];
+        on_event(e, c);
+        if (advance(e, c)) {
+            sift_down(e, 0);
+        } else {
+            e->heap[0] = e->heap[--e->nheap];
+            if (e->nheap)
+                sift_down(e, 0);
+        }
+    }
+    if (e->err)
+        return e->err;
+    /* sites untouched since their space's last peak hold their live figures */
+    for (uint32_t i = 0; i < e->nsites; i++)
+        site_touch(e, &e->sites[i]);
+    if (e->h->on_end)
+        e->h->on_end(e->h->user, e);
+    return 0;
+}
+
+/* ------------------------------------------------------------------ accessors */
+
+const struct rp_totals *rp_totals(const struct rp_engine *e) { return &e->tot; }
+uint32_t rp_site_count(const struct rp_engine *e) { return e->nsites; }
+const struct rp_site *rp_site(const struct rp_engine *e, uint32_t site)
+{
+    return site < e->nsites ? &e->sites[site] : NULL;
+}
+uint32_t rp_node_parent(const struct rp_engine *e, uint32_t node) { return rp_nodes_parent(&e->nodes, node); }
+uint64_t rp_node_ip(const struct rp_engine *e, uint32_t node) { return rp_nodes_ip(&e->nodes, node); }
+uint32_t rp_node_count(const struct rp_engine *e) { return e->nodes.n; }
+
+int rp_stack(const struct rp_engine *e, uint32_t node, uint64_t *ips, int max)
+{
+    int n = 0;
+    while (node && n < 100000) {
+        if (n < max)
+            ips[n] = rp_nodes_ip(&e->nodes, node);
+        n++;
+        node = rp_nodes_parent(&e->nodes, node);
+    }
+    return n;
+}
+
+uint32_t rp_thread_count(const struct rp_engine *e) { return e->threads.n; }
+uint32_t rp_thread_tid(const struct rp_engine *e, uint32_t t) { return t < e->threads.n ? e->threads.tid[t] : 0; }
+const char *rp_thread_name(const struct rp_engine *e, uint32_t t)
+{
+    return t < e->threads.n ? e->threads.name[t] : NULL;
+}
+uint32_t rp_region_count(const struct rp_engine *e) { return e->regions.n; }
+uint32_t rp_region_parent(const struct rp_engine *e, uint32_t r)
+{
+    return r < e->regions.n ? e->regions.parent[r] : 0;
+}
+const char *rp_region_name(const struct rp_engine *e, uint32_t r)
+{
+    return r < e->regions.n ? rp_strings_get(&e->strings, e->regions.name[r]) : "";
+}
+const char *rp_string(const struct rp_engine *e, uint32_t id) { return rp_strings_get(&e->strings, id); }
+const struct an_meta *rp_meta(const struct rp_engine *e) { return e->m; }
+
+void rp_live_foreach(struct rp_engine *e, void (*fn)(void *user, const struct rp_block *b), void *user)
+{
+    rp_live_each(&e->live, fn, user);
+}

@@ -1,0 +1,47 @@
+#!/usr/bin/env python3
+"""Records samples and checks the replay engine's figures against what the
+programs are known to do.  usage: engine_checks.py MALLOCREC RP_CHECK THREADS [ALLOC_STORM]"""
+import json, os, re, subprocess, sys, tempfile
+
+rec, rp_check, threads = sys.argv[1:4]
+storm = sys.argv[4] if len(sys.argv) > 4 else None
+tmp = tempfile.mkdtemp()
+
+def record(prog, *args):
+    out = os.path.join(tmp, os.path.basename(prog) + ".mrz")
+    p = subprocess.run([rec, "run", "-q", "-o", out, "--", prog, *args], capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    j = json.loads(subprocess.run([rp_check, out], capture_output=True, text=True, check=True).stdout)
+    return p.stdout, j
+
+def consistent(j):
+    # every alloc is seen by the handler, every free matched, the site
+    # snapshots at the peak add up to the peak itself
+    assert j["handlers"]["allocs"] == j["allocations"], j
+    assert j["unknown_frees"] == 0 and j["overwritten"] == 0, j
+    assert j["sum_site_peak_bytes"] == j["host"]["peak_bytes"], j
+    assert j["sum_site_live_bytes"] == j["host"]["live_bytes"], j
+
+# threads.c: 4 threads x 1000 blocks of 48 bytes, each freed by another thread
+_, j = record(threads)
+consistent(j)
+worker = [s for s in j["site_list"] if s["allocs"] == 4000]
+assert len(worker) == 1, j["site_list"]
+w = worker[0]
+assert (w["frees"], w["bytes"], w["live_bytes"], w["peak_bytes"]) == (4000, 4000 * 48, 0, 4000 * 48), w
+assert w["temporaries"] == 0, w
+assert j["threads"] == 5, j
+print("threads ok")
+
+if storm and os.path.exists(storm):
+    out, j = record(storm, "2", "100000")
+    consistent(j)
+    m = dict(re.findall(r"(\w+)=(\d+)", out))
+    printed = int(m["malloc"]) + int(m["calloc"]) + int(m["realloc"])
+    # beyond the workers: main's two callocs, pthread_create's two, stdout's buffer
+    extra = j["allocations"] - printed
+    assert extra == 5, (extra, j["allocations"], printed)
+    assert j["reallocs"] == int(m["realloc"]), j
+    assert j["frees"] == int(m["free"]) + 2, (j["frees"], m)
+    assert j["host"]["live_count"] == 3, j["host"]  # pthread TLS x2 + stdout buffer
+    print("alloc_storm ok", j["events"], "events")
