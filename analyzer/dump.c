@@ -111,11 +111,23 @@ static int run(struct an_ctx *ctx)
     }
     int annotate = !an_get(ctx, "no-modules");
     FILE *f = ctx->out;
+    /* Per stream: the last node id defined (UINT64_MAX: unknown), and the seq
+     * expected next.  Node ids are implicit (SPEC.md 8.2): after a missing
+     * chunk they cannot be known. */
     uint64_t *next_id = calloc((size_t)m.max_stream + 1, sizeof *next_id);
+    uint32_t *next_seq = calloc((size_t)m.max_stream + 1, sizeof *next_seq);
+    if (!next_id || !next_seq) {
+        free(next_id);
+        free(next_seq);
+        mrz_reader_close(r);
+        an_meta_free(&m);
+        return an_error(path, "out of memory");
+    }
     struct mrz_chunk c;
     int e;
-    fprintf(f, "file version=%d.%d pid=%u size=%" PRIu64 "\n", MRZ_VERSION_MAJOR, MRZ_VERSION_MINOR,
-            mrz_reader_pid(r), m.file_bytes);
+    unsigned major, minor;
+    mrz_reader_version(r, &major, &minor);
+    fprintf(f, "file version=%u.%u pid=%u size=%" PRIu64 "\n", major, minor, mrz_reader_pid(r), m.file_bytes);
     while ((e = mrz_reader_next(r, &c)) > 0) {
         if (only >= 0 && c.info.stream != (uint64_t)only)
             continue;
@@ -124,6 +136,12 @@ static int run(struct an_ctx *ctx)
                 c.offset, c.info.stream, c.info.seq, c.info.codec == MRZ_CODEC_ZSTD ? "zstd" : "raw",
                 c.info.payload_len, c.info.raw_len, c.info.base_ticks, c.info.base_ns,
                 c.info.flags & MRZ_CHUNK_SALVAGED ? " salvaged" : "");
+        if (c.info.seq != next_seq[c.info.stream] && next_id[c.info.stream] != UINT64_MAX) {
+            fprintf(f, "  (stream %u: seq %u expected; its stack ids are unknown from here)\n", c.info.stream,
+                    next_seq[c.info.stream]);
+            next_id[c.info.stream] = UINT64_MAX;
+        }
+        next_seq[c.info.stream] = c.info.seq + 1;
         struct mrz_delta d;
         mrz_delta_reset(&d, c.info.base_ticks);
         const uint8_t *p = c.raw, *end = c.raw + c.raw_len;
@@ -141,8 +159,11 @@ static int run(struct an_ctx *ctx)
                 fprintf(f, "%s t=%" PRIu64 " ptr=0x%" PRIx64, rec.type == MRZ_T_FREE ? "free" : "realloc_free",
                         rec.time, rec.ptr);
             } else if (rec.type == MRZ_T_STACK) {
-                uint64_t id = ++next_id[c.info.stream];
-                fprintf(f, "stack id=%" PRIu64 " parent=%" PRIu64 " ip=", id, id - rec.stack);
+                uint64_t id = next_id[c.info.stream] == UINT64_MAX ? 0 : ++next_id[c.info.stream];
+                if (id)
+                    fprintf(f, "stack id=%" PRIu64 " parent=%" PRIu64 " ip=", id, id - rec.stack);
+                else
+                    fprintf(f, "stack id=? parent=id-%" PRIu64 " ip=", rec.stack);
                 put_ip(f, &m, rec.ip, annotate);
             } else if (rec.type == MRZ_T_CUDA_ALLOC) {
                 const char *sn = mrz_space_name(rec.space);
@@ -164,6 +185,7 @@ static int run(struct an_ctx *ctx)
                     c.offset, mrz_strerror(k), p - c.raw);
     }
     free(next_id);
+    free(next_seq);
     an_report_damage(path, r);
     mrz_reader_close(r);
     an_meta_free(&m);

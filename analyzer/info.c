@@ -74,7 +74,8 @@ static int run(struct an_ctx *ctx)
         mrz_delta_reset(&d, ch.info.base_ticks);
         const uint8_t *p = ch.raw, *end = ch.raw + ch.raw_len;
         struct mrz_rec rec;
-        while (mrz_decode(&p, end, &d, &rec) > 0) {
+        int k;
+        while ((k = mrz_decode(&p, end, &d, &rec)) > 0) {
             uint8_t t = rec.type;
             if (t >= 1 && t <= MRZ_K_MAX) {
                 c.kind[t]++;
@@ -100,6 +101,9 @@ static int run(struct an_ctx *ctx)
                 if (rec.time > c.max_time && rec.time - m.start_ticks < (1ull << 62))
                     c.max_time = rec.time;
         }
+        if (k < 0)
+            an_warn(path, "chunk at byte %" PRIu64 ": %s record at payload byte %td; rest of the chunk skipped",
+                    ch.offset, mrz_strerror(k), p - ch.raw);
     }
     if (e < 0) {
         mrz_reader_close(r);
@@ -116,18 +120,21 @@ static int run(struct an_ctx *ctx)
     double bpe = c.events ? (double)m.file_bytes / (double)c.events : 0;
     FILE *f = ctx->out;
     char buf[64];
+    unsigned major, minor;
+    mrz_reader_version(r, &major, &minor);
     if (!strcmp(fmt, "json")) {
         fputs("{\"trace\":", f);
         an_json_str(f, path, strlen(path));
-        fprintf(f, ",\"format_version\":\"%d.%d\",\"pid\":%u,\"ppid\":%u,\"exe\":", MRZ_VERSION_MAJOR,
-                MRZ_VERSION_MINOR, m.pid, m.ppid);
+        fprintf(f, ",\"format_version\":\"%u.%u\",\"pid\":%u,\"ppid\":%u,\"exe\":", major, minor, m.pid,
+                m.ppid);
         an_json_str(f, m.exe ? m.exe : "", m.exe ? strlen(m.exe) : 0);
         fputs(",\"command\":", f);
         an_json_str(f, m.cmdline ? m.cmdline : "", m.cmdline ? strlen(m.cmdline) : 0);
         fprintf(f, ",\"start_realtime_ns\":%" PRIu64 ",\"duration_ns\":%.0f", m.realtime_ns, dur_ns);
         fprintf(f, ",\"end\":{\"how\":\"%s\",\"value\":%d,\"known\":%s,\"completed_after_exit\":%s}",
-                m.have_end ? end_how_name(m.end_how) : "unknown", m.end_value, m.have_end ? "true" : "false",
-                m.salvaged_chunks ? "true" : "false");
+                m.have_end ? end_how_name(m.end_how) : "unknown", m.end_value,
+                m.have_end && m.end_how != MRZ_END_UNKNOWN ? "true" : "false",
+                m.salvaged_chunks || m.end_after_death ? "true" : "false");
         fprintf(f, ",\"threads\":%zu,\"modules\":[", c.ntids);
         for (int i = 0; i < m.nmods; i++) {
             fprintf(f, "%s{\"path\":", i ? "," : "");
@@ -153,8 +160,7 @@ static int run(struct an_ctx *ctx)
                 m.chunks, m.salvaged_chunks, m.payload_bytes, m.raw_bytes, m.file_bytes, bpe);
         fprintf(f, ",\"damaged\":%s}\n", m.damage_at != UINT64_MAX ? "true" : "false");
     } else {
-        fprintf(f, "trace       %s (format %d.%d, %" PRIu64 " bytes)\n", path, MRZ_VERSION_MAJOR, MRZ_VERSION_MINOR,
-                m.file_bytes);
+        fprintf(f, "trace       %s (format %u.%u, %" PRIu64 " bytes)\n", path, major, minor, m.file_bytes);
         fprintf(f, "process     %u (parent %u)\n", m.pid, m.ppid);
         fprintf(f, "command     %s\n", m.cmdline ? m.cmdline : "?");
         fprintf(f, "program     %s\n", m.exe ? m.exe : "?");
@@ -166,7 +172,7 @@ static int run(struct an_ctx *ctx)
         fprintf(f, "started     %s\n", when);
         fprintf(f, "duration    %.3f s\n", dur_ns / 1e9);
         fprintf(f, "ended       %s%s\n", end_text(&m, buf, sizeof buf),
-                m.salvaged_chunks ? " (trace completed after the process ended)" : "");
+                m.salvaged_chunks || m.end_after_death ? " (trace completed after the process ended)" : "");
         fprintf(f, "threads     %zu\n", c.ntids);
         fprintf(f, "modules     %d\n", m.nmods);
         fprintf(f, "events      %" PRIu64 " (%" PRIu64 " allocations, %" PRIu64 " frees)\n", c.events, allocs, c.free);

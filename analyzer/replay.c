@@ -411,6 +411,9 @@ static int stream_local(struct rp_engine *e, struct cursor *c, struct mrz_rec *r
         if (c->region_depth)
             c->region_depth--;
         return 0;
+    case MRZ_T_RECORDING:
+        e->tot.paused += r->a == 0;
+        return 0;
     case MRZ_T_LOST:
         e->tot.lost += r->a;
         return 0;

@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "mallocan.h"
 
@@ -101,14 +102,43 @@ struct pair { double t, ns; };
 int an_open(const char *path, struct mrz_reader **out, struct an_meta *m)
 {
     memset(m, 0, sizeof *m);
+    /* A spill file beside the trace: its process ended before it could
+     * finish the trace (and no launcher completed it), or it still runs. */
+    int sv = mrz_salvage(path, MRZ_END_UNKNOWN, 0);
+    const char *open_path = path;
+    char tmp[] = "/tmp/mallocan-XXXXXX";
+    if (sv == MRZ_EBUSY) {
+        an_warn(path, "the recording process is still running; reading what it has written so far");
+    } else if (sv == MRZ_EIO && (errno == EACCES || errno == EPERM || errno == EROFS)) {
+        /* a read-only location: complete a private copy instead */
+        int why = errno, fd = mkstemp(tmp);
+        if (fd >= 0 && mrz_salvage_copy(path, fd, MRZ_END_UNKNOWN, 0) >= 0) {
+            an_warn(path, "cannot be completed in place (%s); read together with %s.wip", strerror(why), path);
+            open_path = tmp;
+        } else {
+            an_warn(path, "%s.wip holds records the trace lacks, but they cannot be read (%s); reading the trace "
+                          "as it is", path, strerror(fd < 0 ? errno : why));
+        }
+        if (fd >= 0)
+            close(fd);
+    } else if (sv < 0) {
+        an_warn(path, "%s.wip holds records the trace lacks, but the trace cannot be completed (%s); reading it "
+                      "as it is", path, sv == MRZ_EIO ? strerror(errno) : mrz_strerror(sv));
+    }
     struct mrz_reader *r;
-    int e = mrz_reader_open(path, &r);
+    int e = mrz_reader_open(open_path, &r);
+    if (open_path != path)
+        unlink(open_path); /* the reader keeps it open */
     if (e) {
         if (e == MRZ_EIO)
             return an_error(path, "%s", strerror(errno));
         if (e == MRZ_EVERSION)
             return an_error(path, "written by a newer version of the trace format (this mallocan reads %d.x)",
                             MRZ_VERSION_MAJOR);
+        if (e == MRZ_ETRUNC)
+            return an_error(path, "truncated inside the %d-byte file header", MRZ_FILE_HEADER_SIZE);
+        if (e == MRZ_ECORRUPT)
+            return an_error(path, "corrupt file header (bad checksum or header length)");
         return an_error(path, "%s", mrz_strerror(e));
     }
     struct mrz_chunk c;
@@ -117,7 +147,10 @@ int an_open(const char *path, struct mrz_reader **out, struct an_meta *m)
     void *dctx = mrz_dctx_new();
     struct pair lo = {0, 0}, hi = {0, 0};
     int have_pair = 0;
+    uint64_t first_base = UINT64_MAX; /* start of time when PROCESS is lost */
     while ((e = mrz_reader_next_header(r, &c)) > 0) {
+        if (c.info.base_ticks && c.info.base_ticks < first_base)
+            first_base = c.info.base_ticks;
         m->chunks++;
         m->raw_bytes += c.info.raw_len;
         m->payload_bytes += c.info.payload_len + MRZ_CHUNK_HEADER_SIZE;
@@ -163,11 +196,18 @@ int an_open(const char *path, struct mrz_reader **out, struct an_meta *m)
     }
     m->file_bytes = mrz_reader_file_size(r);
     m->damage_at = mrz_reader_damage(r, &m->damage_skipped);
+    int have_process = m->exe != NULL;
+    if (!have_process) {
+        /* its chunk was damaged: the header's pid, the earliest chunk as start */
+        m->pid = mrz_reader_pid(r);
+        if (first_base != UINT64_MAX)
+            m->start_ticks = first_base;
+    }
     /* ticks -> ns: the chunk headers' clock pairs, or the calibrated rate */
     double slope = m->tick_hz ? 1e9 / (double)m->tick_hz : 1.0;
-    if (m->clock == MRZ_CLOCK_MONOTONIC)
+    if (have_process && m->clock == MRZ_CLOCK_MONOTONIC)
         slope = 1.0;
-    else if (have_pair && hi.ns - lo.ns > 5e6 && hi.t > lo.t)
+    else if (have_pair && hi.t > lo.t && hi.ns > lo.ns && (hi.ns - lo.ns > 5e6 || !m->tick_hz))
         slope = (hi.ns - lo.ns) / (hi.t - lo.t);
     m->fit_slope = slope;
     m->fit_t0 = (double)m->start_ticks;
@@ -181,8 +221,13 @@ void an_report_damage(const char *path, struct mrz_reader *r)
 {
     uint64_t skipped;
     uint64_t at = mrz_reader_damage(r, &skipped);
-    if (at != UINT64_MAX)
-        an_warn(path, "damaged or truncated at byte %llu (%llu bytes skipped); read up to the last whole chunk",
+    if (at == UINT64_MAX)
+        return;
+    if (at + skipped == mrz_reader_file_size(r))
+        an_warn(path, "truncated at byte %llu (%llu bytes after the last whole chunk ignored)",
+                (unsigned long long)at, (unsigned long long)skipped);
+    else
+        an_warn(path, "damaged at byte %llu (%llu bytes skipped); the whole chunks after the damage were read",
                 (unsigned long long)at, (unsigned long long)skipped);
 }
 

@@ -53,6 +53,7 @@ const char *mrz_strerror(int err)
     case MRZ_ETRUNC: return "truncated";
     case MRZ_ENOMEM: return "out of memory";
     case MRZ_EZSTD: return "zstd error";
+    case MRZ_EBUSY: return "the recording process is still running";
     default: return "unknown error";
     }
 }

@@ -56,6 +56,7 @@ enum mrz_type {
     MRZ_T_LOST = 0x2b,
     MRZ_T_END = 0x2c,
     MRZ_T_RECORDING = 0x2d,
+    MRZ_T_OPTIONS = 0x2e,
 };
 
 /* Allocation kinds: the call the program made. */
@@ -100,6 +101,7 @@ enum mrz_err {
     MRZ_ETRUNC = -6,     /* input ends inside a record or chunk */
     MRZ_ENOMEM = -7,
     MRZ_EZSTD = -8,
+    MRZ_EBUSY = -9,      /* the recording process still holds the spill file */
 };
 
 /** @return a static English phrase for an MRZ_E* code. */
@@ -152,7 +154,7 @@ struct mrz_rec {
     uint64_t time;         /* ticks (hot records and framed ones that carry time) */
     uint64_t ptr;
     uint64_t size;
-    uint64_t stack;        /* ALLOC/CUDA_ALLOC: node id; STACK: the new node's parent */
+    uint64_t stack;        /* ALLOC/CUDA_ALLOC: node id; STACK: id - parent (>= 1) */
     uint64_t align;
     uint64_t ip;           /* STACK */
     uint32_t space, device;
@@ -196,6 +198,8 @@ void mrz_reader_close(struct mrz_reader *r);
 /** Process id from the file header. */
 uint32_t mrz_reader_pid(const struct mrz_reader *r);
 uint64_t mrz_reader_file_size(const struct mrz_reader *r);
+/** Format version from the file header (major <= MRZ_VERSION_MAJOR). */
+void mrz_reader_version(const struct mrz_reader *r, unsigned *major, unsigned *minor);
 
 /** Returns the next good chunk, decompressed.  Chunks already seen (same
  * stream and seq, as salvage may append twice) are skipped silently.
@@ -229,8 +233,19 @@ void mrz_dctx_free(void *dctx);
 
 /* A process's unflushed buffers live in "<trace>.wip", a shared file mapping:
  * a page-sized header, then slots of MRZ_SLOT_HEADER + slot_size bytes.  The
- * process appends records to a slot and bumps `used`; when it dies, whatever
- * was in the slots is still in the file, and mrz_salvage turns it into chunks. */
+ * process appends records to a slot and bumps `used` after each one; when it
+ * dies, whatever was in the slots is still in the file, and mrz_salvage turns
+ * it into chunks.
+ *
+ * Protocol between the recorder and mrz_salvage:
+ * - the recorder builds the spill file under another name, takes a shared
+ *   flock(2) on it and only then renames it to "<trace>.wip", so a spill file
+ *   under that name is either complete or held; the lock lives as long as
+ *   the process keeps the file mapped (it goes at exit, death and exec);
+ * - a slot's bytes [0, used) are whole records; flushing writes them as
+ *   chunk (stream, seq), then sets used = 0, then increments seq, so a death
+ *   at any point either loses nothing or makes salvage write a chunk the
+ *   trace already has (the reader drops the repeat). */
 #define MRZ_WIP_MAGIC 0x5049574du  /* "MWIP" */
 #define MRZ_WIP_HEADER 4096
 #define MRZ_SLOT_HEADER 64
@@ -254,11 +269,24 @@ struct mrz_slot {
     uint8_t data[];
 };
 
-/** Completes a trace from its spill file "<path>.wip": every slot with
- * committed bytes becomes a chunk flagged MRZ_CHUNK_SALVAGED; if end_how is
- * not MRZ_END_UNKNOWN and the trace has no END yet, one is appended.  Removes
- * the spill file.  Must only run after the process has exited.
- * @return the number of salvaged chunks, or a negative code. */
+/** Completes a trace from its spill file "<path>.wip", once the process that
+ * wrote it has ended (exit, death or exec): cuts a chunk torn by the death
+ * off the end of the trace, writes every slot with committed bytes as a chunk
+ * flagged MRZ_CHUNK_SALVAGED, and, if the trace has no END record, appends
+ * one (end_how/end_value, or MRZ_END_UNKNOWN) flagged as written after the
+ * fact.  Removes the spill file when done.  Safe to call at any time and
+ * from several processes at once: it never touches a spill file that its
+ * process still holds.
+ * @return the number of salvaged chunks (0 also when there is no spill
+ *         file), MRZ_EBUSY while the recording process is alive, MRZ_EIO
+ *         (errno kept) when the trace cannot be written, e.g. in a read-only
+ *         location, or another negative code. */
 int mrz_salvage(const char *path, int end_how, int end_value);
+
+/** mrz_salvage for a trace that cannot be written where it is: copies the
+ * trace into out_fd (an empty file open for reading and writing) and
+ * completes the copy, leaving the trace and its spill file as they are.
+ * @return as mrz_salvage. */
+int mrz_salvage_copy(const char *path, int out_fd, int end_how, int end_value);
 
 #endif

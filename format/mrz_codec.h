@@ -84,23 +84,85 @@ static inline uint64_t mrz_get_le64(const uint8_t *p)
 static inline uint16_t mrz_get_le16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
 static inline void mrz_put_le16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); }
 
+/* Pointer references.  A hot ALLOC, FREE or REALLOC_FREE names its pointer
+ * with a `ref`: k >= 1 means "the pointer of the k-th most recent record of
+ * the other side in this chunk" (for a release: the k-th latest ALLOC; for an
+ * ALLOC: the k-th latest FREE or REALLOC_FREE), at most MRZ_RING back; 0
+ * means an explicit svar Δptr follows.  Blocks are mostly released soon
+ * after they were made and made again where one was just released, so a
+ * small k replaces a pointer delta of 3 bytes or more.  Readers keep the
+ * chunk's last MRZ_RING pointers of each side (struct mrz_delta); a writer
+ * finds k through a pointer-indexed cache (struct mrz_ref_cache). */
+#define MRZ_RING_BITS 12
+#define MRZ_RING (1u << MRZ_RING_BITS)
+#define MRZ_REF_CACHE_BITS 13
+
+/* Writer-side memory of recent pointers, kept across chunks (entries of an
+ * earlier chunk are recognised by their age and never referenced). */
+struct mrz_ref_cache {
+    uint64_t nalloc, nfree;     /* records of each side so far, all chunks */
+    /* tag: seq << 2 | 2 (in use) | is_alloc */
+    struct mrz_ref_slot { uint64_t ptr, tag; } slot[1u << MRZ_REF_CACHE_BITS];
+};
+
 /* Per-chunk delta state.  Reset at every chunk start (time to the chunk's
- * base, pointer and ip to 0) so that each chunk decodes on its own. */
+ * base, pointer and ip to 0, no recent pointers) so each chunk decodes on
+ * its own.  The rings are a reader's; a writer leaves them alone. */
 struct mrz_delta {
     uint64_t time;    /* ticks of the previous hot record */
     uint64_t ptr;     /* pointer of the previous alloc/free */
     uint64_t ip;      /* ip of the previous stack node */
+    uint64_t nalloc, nfree;             /* ALLOC / FREE+REALLOC_FREE records of the chunk */
+    struct mrz_ref_cache *cache;        /* writer: NULL writes every pointer explicitly */
+    uint64_t ring_alloc[MRZ_RING];      /* reader: pointer of ALLOC number n at [n % MRZ_RING] */
+    uint64_t ring_free[MRZ_RING];
 };
 
+/** Starts a chunk for a reader, or for a writer without a cache. */
 static inline void mrz_delta_reset(struct mrz_delta *d, uint64_t base_ticks)
 {
     d->time = base_ticks;
     d->ptr = 0;
     d->ip = 0;
+    d->nalloc = d->nfree = 0;
+    d->cache = NULL;
 }
 
-/* Largest encoding of one hot record: type + 6 varints. */
-#define MRZ_HOT_MAX (1 + 7 * MRZ_VARINT_MAX)
+/** Starts a writer's next chunk, keeping its cache (may be NULL). */
+static inline void mrz_delta_rebase(struct mrz_delta *d, uint64_t base_ticks)
+{
+    struct mrz_ref_cache *c = d->cache;
+    mrz_delta_reset(d, base_ticks);
+    d->cache = c;
+}
+
+/* Largest encoding of one hot record: type + 7 varints. */
+#define MRZ_HOT_MAX (1 + 8 * MRZ_VARINT_MAX)
+
+/* Writes ptr as a ref (and Δptr when explicit) and remembers it.
+ * is_alloc: the record is an ALLOC (it refers back to releases). */
+static inline uint8_t *mrz_put_ref(uint8_t *p, struct mrz_delta *d, uint64_t ptr, unsigned is_alloc)
+{
+    struct mrz_ref_cache *c = d->cache;
+    if (c) {
+        struct mrz_ref_slot *sl = &c->slot[(ptr * 0x9e3779b97f4a7c15ull) >> (64 - MRZ_REF_CACHE_BITS)];
+        uint64_t seen = is_alloc ? c->nfree : c->nalloc, in_chunk = is_alloc ? d->nfree : d->nalloc;
+        uint64_t k = seen - (sl->tag >> 2); /* 1 = the latest */
+        int hit = sl->ptr == ptr && (sl->tag & 3) == (is_alloc ? 2u : 3u) && k <= in_chunk && k <= MRZ_RING;
+        if (is_alloc)
+            *sl = (struct mrz_ref_slot){ptr, c->nalloc++ << 2 | 3};
+        else
+            *sl = (struct mrz_ref_slot){ptr, c->nfree++ << 2 | 2};
+        if (hit) {
+            d->ptr = ptr;
+            return mrz_put_uvar(p, k);
+        }
+    }
+    *p++ = 0;
+    p = mrz_put_svar(p, (int64_t)(ptr - d->ptr));
+    d->ptr = ptr;
+    return p;
+}
 
 /** Encodes an ALLOC record (type = its kind, 1..15).
  * @param align  written only for kinds that take an alignment (mrz_kind_has_align).
@@ -110,13 +172,13 @@ static inline uint8_t *mrz_enc_alloc(uint8_t *p, struct mrz_delta *d, unsigned k
 {
     *p++ = (uint8_t)kind;
     p = mrz_put_uvar(p, t - d->time);
-    p = mrz_put_svar(p, (int64_t)(ptr - d->ptr));
+    p = mrz_put_ref(p, d, ptr, 1);
     p = mrz_put_uvar(p, size);
     p = mrz_put_uvar(p, stack);
     if (kind >= 5 && kind <= 7)
         p = mrz_put_uvar(p, align);
     d->time = t;
-    d->ptr = ptr;
+    d->nalloc++;
     return p;
 }
 
@@ -125,9 +187,9 @@ static inline uint8_t *mrz_enc_free(uint8_t *p, struct mrz_delta *d, unsigned ty
 {
     *p++ = (uint8_t)type;
     p = mrz_put_uvar(p, t - d->time);
-    p = mrz_put_svar(p, (int64_t)(ptr - d->ptr));
+    p = mrz_put_ref(p, d, ptr, 0);
     d->time = t;
-    d->ptr = ptr;
+    d->nfree++;
     return p;
 }
 

@@ -16,6 +16,7 @@ struct mrz_reader {
     const uint8_t *map;
     uint64_t size, pos;
     uint32_t pid;
+    uint16_t major, minor;
     ZSTD_DCtx *dctx;
     uint8_t *buf;
     size_t cap;
@@ -76,6 +77,8 @@ int mrz_reader_open(const char *path, struct mrz_reader **out)
     }
     madvise((void *)r->map, r->size, MADV_SEQUENTIAL);
     r->pid = mrz_get_le32(h + 16);
+    r->major = mrz_get_le16(h + 8);
+    r->minor = mrz_get_le16(h + 10);
     r->pos = mrz_get_le32(h + 12);
     r->damage_at = UINT64_MAX;
     r->dctx = ZSTD_createDCtx();
@@ -102,6 +105,11 @@ void mrz_reader_close(struct mrz_reader *r)
 
 uint32_t mrz_reader_pid(const struct mrz_reader *r) { return r->pid; }
 uint64_t mrz_reader_file_size(const struct mrz_reader *r) { return r->size; }
+void mrz_reader_version(const struct mrz_reader *r, unsigned *major, unsigned *minor)
+{
+    *major = r->major;
+    *minor = r->minor;
+}
 
 uint64_t mrz_reader_damage(const struct mrz_reader *r, uint64_t *skipped)
 {
@@ -215,7 +223,7 @@ static int next_impl(struct mrz_reader *r, struct mrz_chunk *c, int load)
     while (r->pos < r->size) {
         uint64_t off = r->pos;
         int ok = header_ok(r->map, r->size, off, &c->info);
-        if (ok == -1 || (ok == 0 && r->size - off < MRZ_CHUNK_HEADER_SIZE)) {
+        if (ok == 0 && r->size - off < MRZ_CHUNK_HEADER_SIZE) {
             note_damage(r, off); /* truncated tail */
             r->skipped += r->size - off;
             r->pos = r->size;
@@ -243,7 +251,10 @@ static int next_impl(struct mrz_reader *r, struct mrz_chunk *c, int load)
                 return 1;
             }
         }
-        /* Damage: resynchronise on the next valid chunk header. */
+        /* Damage: resynchronise on the next valid chunk header whose payload
+         * fits.  A header whose payload runs past the end (ok == -1) is not
+         * necessarily the tail: a chunk cut short by a killed process may be
+         * followed by the chunks salvage appended after it. */
         note_damage(r, off);
         uint64_t p = off + 1;
         struct mrz_chunk_info tmp;
@@ -252,7 +263,7 @@ static int next_impl(struct mrz_reader *r, struct mrz_chunk *c, int load)
             if (!m)
                 break;
             p = (uint64_t)(m - r->map);
-            if (header_ok(r->map, r->size, p, &tmp) != 0)
+            if (header_ok(r->map, r->size, p, &tmp) == 1)
                 break;
         }
         if (p + MRZ_CHUNK_HEADER_SIZE > r->size)
@@ -288,6 +299,22 @@ int mrz_reader_chunk_at(const struct mrz_reader *r, uint64_t offset, void *dctx,
 
 #define GETU(x) do { if (mrz_get_uvar(&p, end, &(x))) return MRZ_ETRUNC; } while (0)
 #define GETS(x) do { int64_t s_; if (mrz_get_svar(&p, end, &s_)) return MRZ_ETRUNC; (x) = (uint64_t)s_; } while (0)
+/* A pointer reference (format/mrz_codec.h): the k-th latest pointer of the
+ * other side's ring, or an explicit Δptr. */
+#define GETREF(ring, n)                                                         \
+    do {                                                                        \
+        uint64_t k_;                                                            \
+        GETU(k_);                                                               \
+        if (k_ == 0) {                                                          \
+            GETS(k_);                                                           \
+            d->ptr += k_;                                                       \
+        } else {                                                                \
+            if (k_ > (n) || k_ > MRZ_RING)                                      \
+                return MRZ_ECORRUPT;                                            \
+            d->ptr = (ring)[((n) - k_) & (MRZ_RING - 1)];                       \
+        }                                                                       \
+        r->ptr = d->ptr;                                                        \
+    } while (0)
 
 static int get_str(const uint8_t **pp, const uint8_t *end, struct mrz_str *s)
 {
@@ -341,7 +368,9 @@ int mrz_decode(const uint8_t **pp, const uint8_t *end, struct mrz_delta *d, stru
             return MRZ_ETRUNC;
         r->body = p;
         r->body_len = (uint32_t)n;
-        r->time = 0;
+        /* no stale values from an earlier record in fields this type lacks */
+        r->time = r->a = r->b = r->c = r->d = r->e = r->f = 0;
+        r->str = r->str2 = (struct mrz_str){"", 0};
         int e = decode_framed(p, p + n, r);
         if (e < 0)
             return e;
@@ -350,17 +379,19 @@ int mrz_decode(const uint8_t **pp, const uint8_t *end, struct mrz_delta *d, stru
     }
     if (t >= 1 && t <= MRZ_K_MAX) {
         GETU(u); d->time += u; r->time = d->time;
-        GETS(u); d->ptr += u; r->ptr = d->ptr;
+        GETREF(d->ring_free, d->nfree);
         GETU(r->size);
         GETU(r->stack);
         r->align = 0;
         if (mrz_kind_has_align(t))
             GETU(r->align);
         r->space = MRZ_S_HOST;
+        d->ring_alloc[d->nalloc++ & (MRZ_RING - 1)] = d->ptr;
     } else if (t == MRZ_T_FREE || t == MRZ_T_REALLOC_FREE) {
         GETU(u); d->time += u; r->time = d->time;
-        GETS(u); d->ptr += u; r->ptr = d->ptr;
+        GETREF(d->ring_alloc, d->nalloc);
         r->space = MRZ_S_HOST;
+        d->ring_free[d->nfree++ & (MRZ_RING - 1)] = d->ptr;
     } else if (t == MRZ_T_STACK) {
         GETU(u);
         if (u == 0)

@@ -1,10 +1,12 @@
-/* Completing a trace after its process died: the spill file's slots hold
- * every record that was not yet written as a chunk. */
+/* Completing a trace after its process ended: the spill file's slots hold
+ * every record that was not yet written as a chunk.  See mrz.h, "spill
+ * file", for the protocol this relies on. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -38,22 +40,173 @@ static int append_chunk(int fd, ZSTD_CCtx *cctx, const struct mrz_chunk_info *ci
     return e;
 }
 
-int mrz_salvage(const char *path, int end_how, int end_value)
+/* A chunk header at off whose checksum holds and whose payload fits. */
+static int chunk_at(const uint8_t *map, uint64_t size, uint64_t off, uint64_t *next)
 {
-    char wip[4096];
-    if (snprintf(wip, sizeof wip, "%s.wip", path) >= (int)sizeof wip)
+    if (size - off < MRZ_CHUNK_HEADER_SIZE)
+        return 0;
+    const uint8_t *h = map + off;
+    if (mrz_get_le32(h) != MRZ_CHUNK_MAGIC || mrz_get_le32(h + 40) != mrz_crc32c(0, h, 40))
+        return 0;
+    uint64_t len = mrz_get_le32(h + 16);
+    if (len > size - off - MRZ_CHUNK_HEADER_SIZE)
+        return 0;
+    *next = off + MRZ_CHUNK_HEADER_SIZE + len;
+    return 1;
+}
+
+/* A process killed inside write(2) leaves part of a chunk at the end of its
+ * trace; that chunk's records are still in its slot.  Cut the torn part off
+ * so the completed trace reads without damage.  Damage followed by a valid
+ * chunk is not a torn tail and is left for the reader to report. */
+static void cut_torn_tail(int fd)
+{
+    struct stat st;
+    if (fstat(fd, &st) < 0 || st.st_size <= MRZ_FILE_HEADER_SIZE)
+        return;
+    uint64_t size = (uint64_t)st.st_size;
+    const uint8_t *map = mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);
+    if (map == MAP_FAILED)
+        return;
+    uint64_t off = MRZ_FILE_HEADER_SIZE, next;
+    if (memcmp(map, MRZ_MAGIC, MRZ_MAGIC_LEN))
+        goto out;
+    while (off < size && chunk_at(map, size, off, &next))
+        off = next;
+    if (off < size) {
+        for (uint64_t p = off + 1; p + MRZ_CHUNK_HEADER_SIZE <= size; p++) {
+            const uint8_t *m = memchr(map + p, 'M', size - p);
+            if (!m)
+                break;
+            p = (uint64_t)(m - map);
+            if (chunk_at(map, size, p, &next))
+                goto out;
+        }
+        if (ftruncate(fd, (off_t)off) < 0) {
+            /* left as it is: the reader skips the torn part */
+        }
+    }
+out:
+    munmap((void *)map, size);
+}
+
+/* @return 1 if the trace has an END record in stream 0, 0 if not, < 0. */
+static int has_end(const char *path)
+{
+    struct mrz_reader *r;
+    int e = mrz_reader_open(path, &r);
+    if (e)
+        return e == MRZ_EEMPTY ? 0 : e;
+    void *dctx = mrz_dctx_new();
+    uint8_t *scratch = NULL;
+    size_t cap = 0;
+    struct mrz_chunk c;
+    int found = 0;
+    while (!found && (e = mrz_reader_next_header(r, &c)) > 0) {
+        if (c.info.stream != MRZ_STREAM_META)
+            continue;
+        struct mrz_chunk full;
+        if (mrz_reader_chunk_at(r, c.offset, dctx, &full, &scratch, &cap) < 0)
+            continue;
+        struct mrz_delta d;
+        mrz_delta_reset(&d, full.info.base_ticks);
+        const uint8_t *p = full.raw, *end = full.raw + full.raw_len;
+        struct mrz_rec rec;
+        while (mrz_decode(&p, end, &d, &rec) > 0)
+            if (rec.type == MRZ_T_END)
+                found = 1;
+    }
+    free(scratch);
+    mrz_dctx_free(dctx);
+    mrz_reader_close(r);
+    return found ? 1 : e < 0 ? e : 0;
+}
+
+static int append_end(int fd, uint32_t seq, int end_how, int end_value)
+{
+    /* time 0: the moment of death is not known; flags bit 0: after the fact */
+    uint8_t rec[64];
+    struct mrz_framed f;
+    uint8_t *p = mrz_framed_begin(&f, rec, MRZ_T_END);
+    p = mrz_put_uvar(p, 0);
+    p = mrz_put_uvar(p, (uint64_t)end_how);
+    p = mrz_put_uvar(p, (uint64_t)(uint32_t)end_value);
+    p = mrz_put_uvar(p, 1);
+    p = mrz_put_uvar(p, 0);
+    p = mrz_framed_end(&f, p);
+    struct mrz_chunk_info ci = {.stream = MRZ_STREAM_META, .seq = seq, .flags = MRZ_CHUNK_SALVAGED};
+    return append_chunk(fd, NULL, &ci, rec, (size_t)(p - rec));
+}
+
+/* Writes the committed bytes of every slot as chunks.  @return the number
+ * of chunks or a negative code; *meta_seq gets a seq stream 0 never used. */
+static int salvage_slots(int fd, const uint8_t *map, size_t map_len, uint32_t *meta_seq)
+{
+    const struct mrz_wip_header *wh = (const void *)map;
+    size_t stride = MRZ_SLOT_HEADER + (size_t)wh->slot_size;
+    ZSTD_CCtx *cctx = ZSTD_createCCtx();
+    if (!cctx)
+        return MRZ_ENOMEM;
+    int ret = 0;
+    for (uint32_t i = 0; ret >= 0 && i < wh->nslots; i++) {
+        size_t off = MRZ_WIP_HEADER + (size_t)i * stride;
+        if (off + stride > map_len)
+            break;
+        const struct mrz_slot *s = (const void *)(map + off);
+        if (s->magic != MRZ_WIP_MAGIC)
+            continue;
+        uint64_t used = s->used;
+        /* seq is written once used is 0 again, and never reused: whether
+         * or not chunk seq reached the trace, seq + 1 is unused. */
+        if (s->stream == MRZ_STREAM_META)
+            *meta_seq = s->seq + 1;
+        if (!used || used > wh->slot_size)
+            continue;
+        struct mrz_chunk_info ci = {.stream = s->stream, .seq = s->seq, .flags = MRZ_CHUNK_SALVAGED,
+                                    .base_ticks = s->base_ticks, .base_ns = s->base_ns};
+        int e = append_chunk(fd, cctx, &ci, s->data, used);
+        ret = e < 0 ? e : ret + 1;
+    }
+    ZSTD_freeCCtx(cctx);
+    return ret;
+}
+
+/* Opens and locks "<path>.wip".  @return the fd, or a negative code (0 when
+ * there is none, or another salvager finished it while we waited). */
+static int open_wip(const char *path, char *wip, size_t cap, struct stat *st)
+{
+    if (snprintf(wip, cap, "%s.wip", path) >= (int)cap) {
+        errno = ENAMETOOLONG;
         return MRZ_EIO;
+    }
     int wfd = open(wip, O_RDONLY | O_CLOEXEC);
     if (wfd < 0)
         return errno == ENOENT ? 0 : MRZ_EIO;
-    struct stat st;
-    if (fstat(wfd, &st) < 0 || st.st_size < MRZ_WIP_HEADER) {
+    /* The recorder holds a shared lock for as long as it may write; this
+     * also keeps two salvagers apart. */
+    if (flock(wfd, LOCK_EX | LOCK_NB) < 0) {
+        int busy = errno == EWOULDBLOCK;
         close(wfd);
-        unlink(wip); /* died before its spill file was set up: nothing in it */
+        return busy ? MRZ_EBUSY : MRZ_EIO;
+    }
+    struct stat now;
+    if (fstat(wfd, st) < 0 || stat(wip, &now) < 0 || now.st_ino != st->st_ino || now.st_dev != st->st_dev) {
+        close(wfd);
         return 0;
     }
-    uint8_t *map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, wfd, 0);
-    close(wfd);
+    if (st->st_size < MRZ_WIP_HEADER) {
+        /* renamed into place only once set up, so never by our recorder */
+        close(wfd);
+        return MRZ_ECORRUPT;
+    }
+    return wfd;
+}
+
+/* Appends what the spill file holds to the trace open as fd (readable again
+ * as fd_path), and an END if it has none.  @return chunks, or < 0. */
+static int complete(int wfd, size_t wip_len, int fd, const char *fd_path, int end_how, int end_value)
+{
+    uint8_t *map = mmap(NULL, wip_len, PROT_READ, MAP_SHARED, wfd, 0);
     if (map == MAP_FAILED)
         return MRZ_EIO;
     const struct mrz_wip_header *wh = (const void *)map;
@@ -62,63 +215,82 @@ int mrz_salvage(const char *path, int end_how, int end_value)
         ret = MRZ_ECORRUPT;
         goto out;
     }
-    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
-    if (fd < 0) {
-        ret = MRZ_EIO;
-        goto out;
-    }
     struct stat ts;
     if (fstat(fd, &ts) == 0 && ts.st_size == 0) {
         uint8_t h[MRZ_FILE_HEADER_SIZE];
         mrz_file_header(h, wh->pid);
-        if (write_all(fd, h, sizeof h))
-            ret = MRZ_EIO;
+        ret = write_all(fd, h, sizeof h);
+    } else {
+        cut_torn_tail(fd);
     }
-    ZSTD_CCtx *cctx = ZSTD_createCCtx();
-    size_t stride = MRZ_SLOT_HEADER + (size_t)wh->slot_size;
-    uint32_t meta_seq = 0;
-    for (uint32_t i = 0; ret >= 0 && i < wh->nslots; i++) {
-        size_t off = MRZ_WIP_HEADER + i * stride;
-        if (off + stride > (size_t)st.st_size)
-            break;
-        const struct mrz_slot *s = (const void *)(map + off);
-        if (s->magic != MRZ_WIP_MAGIC)
-            continue;
-        uint64_t used = s->used;
-        if (s->stream == MRZ_STREAM_META)
-            meta_seq = s->seq + (used ? 1 : 0);
-        if (!used || used > wh->slot_size)
-            continue;
-        struct mrz_chunk_info ci = {.stream = s->stream, .seq = s->seq, .flags = MRZ_CHUNK_SALVAGED,
-                                    .base_ticks = s->base_ticks, .base_ns = s->base_ns};
-        int e = append_chunk(fd, cctx, &ci, s->data, used);
-        if (e < 0)
-            ret = e;
-        else
-            ret++;
-    }
-    if (ret >= 0 && end_how != MRZ_END_UNKNOWN) {
-        /* END with time 0: the moment of death is not known. */
-        uint8_t rec[64];
-        struct mrz_framed f;
-        uint8_t *p = mrz_framed_begin(&f, rec, MRZ_T_END);
-        p = mrz_put_uvar(p, 0);
-        p = mrz_put_uvar(p, (uint64_t)end_how);
-        p = mrz_put_uvar(p, (uint64_t)(uint32_t)end_value);
-        p = mrz_put_uvar(p, 1); /* flags: salvaged */
-        p = mrz_put_uvar(p, 0);
-        p = mrz_framed_end(&f, p);
-        struct mrz_chunk_info ci = {.stream = MRZ_STREAM_META, .seq = meta_seq};
-        int e = append_chunk(fd, NULL, &ci, rec, (size_t)(p - rec));
-        if (e < 0)
-            ret = e;
-    }
-    ZSTD_freeCCtx(cctx);
-    if (close(fd) < 0 && ret >= 0)
+    if (ret >= 0 && lseek(fd, 0, SEEK_END) < 0)
         ret = MRZ_EIO;
+    uint32_t meta_seq = 0;
+    if (ret >= 0)
+        ret = salvage_slots(fd, map, wip_len, &meta_seq);
+    /* an unreadable trace gets no END: the reader reports it anyway */
+    if (ret >= 0 && has_end(fd_path) == 0) {
+        int e = append_end(fd, meta_seq, end_how, end_value);
+        if (e < 0)
+            ret = e;
+    }
 out:
-    munmap(map, (size_t)st.st_size);
+    munmap(map, wip_len);
+    return ret;
+}
+
+int mrz_salvage(const char *path, int end_how, int end_value)
+{
+    char wip[4096];
+    struct stat st;
+    int wfd = open_wip(path, wip, sizeof wip, &st);
+    if (wfd <= 0)
+        return wfd;
+    int ret = MRZ_EIO;
+    int fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    if (fd >= 0) {
+        ret = complete(wfd, (size_t)st.st_size, fd, path, end_how, end_value);
+        int saved = errno;
+        if (close(fd) < 0 && ret >= 0)
+            ret = MRZ_EIO;
+        else
+            errno = saved;
+    }
     if (ret >= 0)
         unlink(wip);
+    int saved = errno;
+    close(wfd);
+    errno = saved;
+    return ret;
+}
+
+int mrz_salvage_copy(const char *path, int out_fd, int end_how, int end_value)
+{
+    char wip[4096];
+    struct stat st;
+    int wfd = open_wip(path, wip, sizeof wip, &st);
+    if (wfd <= 0)
+        return wfd;
+    int ret = 0;
+    int in = open(path, O_RDONLY | O_CLOEXEC);
+    if (in >= 0) {
+        uint8_t buf[1 << 16];
+        ssize_t n;
+        while (ret == 0 && (n = read(in, buf, sizeof buf)) != 0) {
+            if (n < 0 && errno == EINTR)
+                continue;
+            ret = n < 0 ? MRZ_EIO : write_all(out_fd, buf, (size_t)n);
+        }
+        close(in);
+    } else if (errno != ENOENT) {
+        ret = MRZ_EIO;
+    }
+    char fd_path[64];
+    snprintf(fd_path, sizeof fd_path, "/proc/self/fd/%d", out_fd);
+    if (ret == 0)
+        ret = complete(wfd, (size_t)st.st_size, out_fd, fd_path, end_how, end_value);
+    int saved = errno;
+    close(wfd);
+    errno = saved;
     return ret;
 }

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -72,10 +73,58 @@ static int find_library(char *out, size_t cap)
     return access(out, R_OK);
 }
 
+/* The recorder cannot report a failed open: check the template's folder
+ * here, so a typo in -o is one clear line instead of a missing trace. */
+static int check_output_dir(const char *tpl)
+{
+    if (!tpl || !*tpl)
+        return 0;
+    const char *slash = strrchr(tpl, '/');
+    char dir[PATH_MAX];
+    if (!slash)
+        snprintf(dir, sizeof dir, ".");
+    else
+        snprintf(dir, sizeof dir, "%.*s", slash == tpl ? 1 : (int)(slash - tpl), tpl);
+    if (strchr(dir, '%'))
+        return 0; /* expanded per process */
+    struct stat st;
+    int e = 0;
+    if (stat(dir, &st) < 0)
+        e = errno;
+    else if (!S_ISDIR(st.st_mode))
+        e = ENOTDIR;
+    else if (access(dir, W_OK | X_OK) < 0)
+        e = errno;
+    if (e)
+        fprintf(stderr, "%s: %s: cannot write traces there: %s\n", prog, dir, strerror(e));
+    return e ? -1 : 0;
+}
+
 struct tally { uint64_t allocs, frees, events, threads, bytes; int salvaged; };
+
+/* Thread ids seen: a THREAD record marks each start and each reuse of a
+ * stream, so threads are counted by distinct id. */
+struct tid_set { uint64_t *v; size_t n, cap; };
+
+/* @return 1 when tid is new. */
+static int add_tid(struct tid_set *s, uint64_t tid)
+{
+    for (size_t i = 0; i < s->n; i++)
+        if (s->v[i] == tid)
+            return 0;
+    if (s->n == s->cap) {
+        uint64_t *nv = realloc(s->v, (s->cap = s->cap ? s->cap * 2 : 64) * sizeof *nv);
+        if (!nv)
+            return 0;
+        s->v = nv;
+    }
+    s->v[s->n++] = tid;
+    return 1;
+}
 
 static int tally_trace(const char *path, struct tally *t)
 {
+    struct tid_set tids = {0};
     memset(t, 0, sizeof *t);
     struct mrz_reader *r;
     int e = mrz_reader_open(path, &r);
@@ -96,13 +145,127 @@ static int tally_trace(const char *path, struct tally *t)
                 t->frees += rec.type == MRZ_T_FREE, t->events++;
             else if (rec.type == MRZ_T_CUDA_ALLOC || rec.type == MRZ_T_CUDA_FREE)
                 t->events++;
-            else if (rec.type == MRZ_T_THREAD)
+            else if (rec.type == MRZ_T_THREAD && add_tid(&tids, rec.a))
                 t->threads++;
         }
     }
     t->bytes = mrz_reader_file_size(r);
     mrz_reader_close(r);
+    free(tids.v);
     return e < 0 ? e : 0;
+}
+
+/* ------------------------------------------------------------ the session */
+
+/* How a process of the tree ended, when we were the one to reap it. */
+struct ended { pid_t pid; int status; };
+
+/* The program, and the orphans of its tree that were handed to us (we are
+ * their subreaper) and have ended by now.  Running ones are not waited for:
+ * their traces are completed by whoever reads them once they end. */
+static size_t reap_orphans(pid_t child, int child_status, struct ended **out)
+{
+    size_t n = 1, cap = 16;
+    struct ended *e = malloc(cap * sizeof *e);
+    if (!e)
+        return 0;
+    e[0] = (struct ended){child, child_status};
+    int st;
+    pid_t pid;
+    while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
+        if (n == cap) {
+            struct ended *ne = realloc(e, (cap *= 2) * sizeof *e);
+            if (!ne)
+                break;
+            e = ne;
+        }
+        e[n++] = (struct ended){pid, st};
+    }
+    *out = e;
+    return n;
+}
+
+struct trace_line { unsigned pid; char *path; };
+
+/* The session file: one "pid<TAB>path" line per trace, in creation order. */
+static size_t read_session(const char *session, struct trace_line **out)
+{
+    FILE *f = fopen(session, "r");
+    size_t n = 0, cap = 0;
+    struct trace_line *t = NULL;
+    char *line = NULL;
+    size_t lcap = 0;
+    ssize_t len;
+    while (f && (len = getline(&line, &lcap, f)) > 0) {
+        char *tab = strchr(line, '\t');
+        if (!tab || line[len - 1] != '\n')
+            continue; /* a line cut short by a death */
+        line[len - 1] = 0;
+        if (n == cap) {
+            struct trace_line *nt = realloc(t, (cap = cap ? cap * 2 : 64) * sizeof *t);
+            if (!nt)
+                break;
+            t = nt;
+        }
+        t[n].pid = (unsigned)strtoul(line, NULL, 10);
+        if ((t[n].path = strdup(tab + 1)))
+            n++;
+    }
+    free(line);
+    if (f)
+        fclose(f);
+    *out = t;
+    return n;
+}
+
+/* Completes every trace of the tree whose process has ended and lists them.
+ * @return the number of traces. */
+static size_t finish_session(const char *session, const struct ended *ended, size_t nended, int quiet)
+{
+    struct trace_line *t;
+    size_t n = read_session(session, &t);
+    for (size_t i = 0; i < n; i++) {
+        /* a wait status belongs to the last image its pid ran */
+        int last = 1;
+        for (size_t j = i + 1; j < n && last; j++)
+            last = t[j].pid != t[i].pid;
+        int how = MRZ_END_UNKNOWN, val = 0;
+        for (size_t k = 0; last && k < nended; k++) {
+            if ((unsigned)ended[k].pid != t[i].pid)
+                continue;
+            if (WIFSIGNALED(ended[k].status))
+                how = MRZ_END_SIGNAL, val = WTERMSIG(ended[k].status);
+            else if (WIFEXITED(ended[k].status))
+                how = MRZ_END_EXIT, val = WEXITSTATUS(ended[k].status);
+        }
+        int e = mrz_salvage(t[i].path, how, val);
+        if (e == MRZ_EBUSY) {
+            if (!quiet)
+                fprintf(stderr, "%s: %s: process %u is still running; reading the trace once it has ended "
+                                "completes it\n", prog, t[i].path, t[i].pid);
+            continue;
+        }
+        if (e < 0)
+            fprintf(stderr, "%s: %s: cannot complete the trace: %s\n", prog, t[i].path,
+                    e == MRZ_EIO ? strerror(errno) : mrz_strerror(e));
+        if (quiet)
+            continue;
+        struct tally ty;
+        e = tally_trace(t[i].path, &ty);
+        if (e) {
+            fprintf(stderr, "%s: %s: %s\n", prog, t[i].path, mrz_strerror(e));
+            continue;
+        }
+        fprintf(stderr, "%s: %s: %llu allocations, %llu frees, %llu threads, %llu bytes (%.2f bytes/event)%s\n",
+                prog, t[i].path, (unsigned long long)ty.allocs, (unsigned long long)ty.frees,
+                (unsigned long long)ty.threads, (unsigned long long)ty.bytes,
+                ty.events ? (double)ty.bytes / (double)ty.events : 0.0,
+                ty.salvaged ? ", completed after the process ended" : "");
+    }
+    for (size_t i = 0; i < n; i++)
+        free(t[i].path);
+    free(t);
+    return n;
 }
 
 static pid_t child_pid;
@@ -150,7 +313,7 @@ int main(int argc, char **argv)
     longopts[nl] = (struct option){0};
     int quiet = 0, c;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "+o:qh", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "+:o:qh", longopts, NULL)) != -1) {
         if (c == 'h') {
             usage(stdout);
             return 0;
@@ -160,10 +323,13 @@ int main(int argc, char **argv)
             continue;
         }
         if (c == '?') {
-            if (optopt)
-                fprintf(stderr, "%s: unknown option '-%c'; try '%s --help'\n", prog, optopt, prog);
+            const char *bad = argv[optind - 1];
+            if (!strncmp(bad, "--", 2) && optopt && strchr(bad, '='))
+                fprintf(stderr, "%s: option '%.*s' takes no argument\n", prog, (int)(strchr(bad, '=') - bad), bad);
+            else if (!strncmp(bad, "--", 2))
+                fprintf(stderr, "%s: unknown option '%s'; try '%s --help'\n", prog, bad, prog);
             else
-                fprintf(stderr, "%s: unknown option '%s'; try '%s --help'\n", prog, argv[optind - 1], prog);
+                fprintf(stderr, "%s: unknown option '-%c'; try '%s --help'\n", prog, optopt, prog);
             return 2;
         }
         if (c == ':') {
@@ -220,6 +386,8 @@ int main(int argc, char **argv)
             setenv("MALLOCREC_OUTPUT", tpl, 1);
         }
     }
+    if (check_output_dir(getenv("MALLOCREC_OUTPUT")))
+        return 2;
     const char *old = getenv("LD_PRELOAD");
     setenv("MALLOCREC_PRELOAD_ORIG", old ? old : "", 1);
     char *preload;
@@ -243,6 +411,8 @@ int main(int argc, char **argv)
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGHUP, &sa, NULL);
 
+    /* Orphaned descendants become our children: we learn how they ended. */
+    prctl(PR_SET_CHILD_SUBREAPER, 1);
     child_pid = fork();
     if (child_pid < 0) {
         fprintf(stderr, "%s: fork: %s\n", prog, strerror(errno));
@@ -254,68 +424,21 @@ int main(int argc, char **argv)
         signal(SIGQUIT, SIG_DFL);
         execvp(cmd[0], cmd);
         int e = errno;
-        fprintf(stderr, "%s: %s: %s\n", prog, cmd[0], e == ENOENT ? "command not found" : strerror(e));
+        fprintf(stderr, "%s: %s: %s\n", prog, cmd[0],
+                e == ENOENT && !strchr(cmd[0], '/') ? "command not found" : strerror(e));
         _exit(e == ENOENT ? 127 : 126);
     }
     int status = 0;
     while (waitpid(child_pid, &status, 0) < 0 && errno == EINTR)
         ;
     int code = WIFEXITED(status) ? WEXITSTATUS(status) : WIFSIGNALED(status) ? 128 + WTERMSIG(status) : 1;
-
-    /* Complete and list the traces of the whole process tree. */
-    FILE *f = fopen(session, "r");
-    char line[PATH_MAX + 32];
-    char *paths[4096];
-    unsigned pids[4096];
-    int n = 0;
-    while (f && n < 4096 && fgets(line, sizeof line, f)) {
-        char *tab = strchr(line, '\t');
-        if (!tab)
-            continue;
-        line[strcspn(line, "\n")] = 0;
-        pids[n] = (unsigned)strtoul(line, NULL, 10);
-        paths[n++] = strdup(tab + 1);
-    }
-    if (f)
-        fclose(f);
+    struct ended *ended = NULL;
+    size_t nended = reap_orphans(child_pid, status, &ended);
+    size_t n = finish_session(session, ended, nended, quiet);
     unlink(session);
-    for (int i = 0; i < n; i++) {
-        int last_of_child = (pid_t)pids[i] == child_pid;
-        for (int j = i + 1; j < n; j++)
-            if (pids[j] == pids[i])
-                last_of_child = 0;
-        if ((pid_t)pids[i] != child_pid && kill((pid_t)pids[i], 0) == 0) {
-            if (!quiet)
-                fprintf(stderr, "%s: %s: process %u is still running; the trace is incomplete\n", prog, paths[i],
-                        pids[i]);
-            continue;
-        }
-        int how = MRZ_END_UNKNOWN, val = 0;
-        if (last_of_child && WIFSIGNALED(status))
-            how = MRZ_END_SIGNAL, val = WTERMSIG(status);
-        else if (last_of_child && WIFEXITED(status))
-            how = MRZ_END_EXIT, val = WEXITSTATUS(status);
-        int e = mrz_salvage(paths[i], how, val);
-        if (e < 0)
-            fprintf(stderr, "%s: %s: cannot complete the trace: %s\n", prog, paths[i], mrz_strerror(e));
-        if (quiet)
-            continue;
-        struct tally t;
-        e = tally_trace(paths[i], &t);
-        if (e) {
-            fprintf(stderr, "%s: %s: %s\n", prog, paths[i], mrz_strerror(e));
-            continue;
-        }
-        fprintf(stderr, "%s: %s: %llu allocations, %llu frees, %llu threads, %llu bytes (%.2f bytes/event)%s\n",
-                prog, paths[i], (unsigned long long)t.allocs, (unsigned long long)t.frees,
-                (unsigned long long)t.threads, (unsigned long long)t.bytes,
-                t.events ? (double)t.bytes / (double)t.events : 0.0,
-                t.salvaged ? ", completed after the process ended" : "");
-    }
+    free(ended);
     if (!n && !quiet && code != 127 && code != 126)
         fprintf(stderr, "%s: no trace was written (is %s a static program, or was the library refused?)\n",
                 prog, cmd[0]);
-    for (int i = 0; i < n; i++)
-        free(paths[i]);
     return code;
 }

@@ -3,6 +3,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <spawn.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,6 +77,7 @@ void rec_process_record(void)
     }
     m->pos = mrz_framed_end(&f, p);
     rec_commit(m);
+    rec_options_record(m);
     pthread_mutex_unlock(&rec_g.lock);
     rec_munmap(cmd, cap);
 }
@@ -85,6 +87,63 @@ static void on_exit_cb(int status, void *arg)
     (void)arg;
     rec_g.exit_status = status;
     rec_g.have_exit_status = 1;
+}
+
+/* The exit status.  Exit handlers run in reverse order of registration and
+ * our destructor runs from the dynamic linker's, which __libc_start_main
+ * registers after every library constructor: a handler registered from our
+ * constructor would run too late.  So __libc_start_main is interposed and
+ * the handler registered just before main, where it runs before ours. */
+typedef int (*rec_main_fn)(int, char **, char **);
+static rec_main_fn real_main;
+
+REC_HIDDEN rec_main_fn rec_main_enter(void);
+rec_main_fn rec_main_enter(void)
+{
+    rec_tls.busy++;
+    on_exit(on_exit_cb, NULL);
+    rec_tls.busy--;
+    return real_main;
+}
+
+#if defined(__x86_64__)
+/* main's stand-in jumps to main, so no frame of ours sits under it. */
+__asm__(".text\n"
+        ".type rec_main, @function\n"
+        ".p2align 4\n"
+        "rec_main:\n"
+        "\t.cfi_startproc\n"
+        "\tendbr64\n"
+        "\tpush %rdi\n"
+        "\t.cfi_adjust_cfa_offset 8\n"
+        "\tpush %rsi\n"
+        "\t.cfi_adjust_cfa_offset 8\n"
+        "\tpush %rdx\n"
+        "\t.cfi_adjust_cfa_offset 8\n"
+        "\tcall rec_main_enter\n"
+        "\tpop %rdx\n"
+        "\t.cfi_adjust_cfa_offset -8\n"
+        "\tpop %rsi\n"
+        "\t.cfi_adjust_cfa_offset -8\n"
+        "\tpop %rdi\n"
+        "\t.cfi_adjust_cfa_offset -8\n"
+        "\tjmp *%rax\n"
+        "\t.cfi_endproc\n"
+        ".size rec_main, .-rec_main\n");
+int rec_main(int argc, char **argv, char **envp) __attribute__((visibility("hidden")));
+#else
+static int rec_main(int argc, char **argv, char **envp) { return rec_main_enter()(argc, argv, envp); }
+#endif
+
+REC_EXPORT int __libc_start_main(rec_main_fn main, int argc, char **argv, void (*init)(void), void (*fini)(void),
+                                 void (*rtld_fini)(void), void *stack_end)
+{
+    int (*next)(rec_main_fn, int, char **, void (*)(void), void (*)(void), void (*)(void), void *);
+    rec_tls.busy++;
+    *(void **)&next = dlsym(RTLD_NEXT, "__libc_start_main");
+    rec_tls.busy--;
+    real_main = main;
+    return next(rec_main, argc, argv, init, fini, rtld_fini, stack_end);
 }
 
 static void atfork_prepare(void)
@@ -110,6 +169,9 @@ static void atfork_child(void)
     rec_tls.busy--;
 }
 
+static void rec_resolve_next(void);
+static void follow_capture(void);
+
 static int env_int(const char *name, int dflt)
 {
     const char *v = getenv(name);
@@ -126,6 +188,7 @@ void rec_init(void)
     if (rec_g.stack_depth < 1 || rec_g.stack_depth > REC_MAX_DEPTH)
         rec_g.stack_depth = rec_g.stack_depth < 1 ? 1 : REC_MAX_DEPTH;
     rec_g.no_stacks = env_int("MALLOCREC_NO_STACKS", 0);
+    rec_sample_init();
     rec_g.follow = !env_int("MALLOCREC_NO_FOLLOW", 0);
     rec_g.level = env_int("MALLOCREC_LEVEL", 1);
     rec_g.paused = env_int("MALLOCREC_START_PAUSED", 0);
@@ -138,6 +201,9 @@ void rec_init(void)
         else
             unsetenv("LD_PRELOAD");
     }
+    rec_resolve_next();
+    if (rec_g.follow)
+        follow_capture();
     rec_g.tick_hz = calibrate_tick_hz();
     rec_self_range();
     unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD);
@@ -147,8 +213,8 @@ void rec_init(void)
     }
     rec_process_record();
     rec_modules_scan();
+    rec_cuda_init();
     pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
-    on_exit(on_exit_cb, NULL);
     rec_tls.s = rec_stream_acquire();
     if (rec_tls.s)
         pthread_setspecific(rec_g.key, rec_tls.s);
@@ -173,6 +239,7 @@ static void finish(int how, int value)
     if (rec_g.state != REC_READY || (uint32_t)getpid() != rec_g.pid)
         return; /* a vfork child must not write its parent's trace */
     rec_tls.busy++;
+    rec_modules_check(1);
     if (rec_tls.s)
         rec_flush(rec_tls.s);
     rec_write_end(how, value);
@@ -198,13 +265,37 @@ void rec_thread_dtor(void *arg)
 
 /* ------------------------------------------------------------ exec, exit, dlopen */
 
-#define REAL(name) ((__typeof__(&name))real_sym(#name))
+/* The next definitions of what we interpose, resolved once at start: a vfork
+ * child calls them on its parent's memory, where dlsym must not run. */
+#define REAL_DECL(name) static __typeof__(&name) real_##name
+REAL_DECL(_exit);
+REAL_DECL(_Exit);
+REAL_DECL(execve);
+REAL_DECL(execvpe);
+REAL_DECL(fexecve);
+REAL_DECL(posix_spawn);
+REAL_DECL(posix_spawnp);
+REAL_DECL(dlopen);
+REAL_DECL(dlclose);
+#define REAL(name)                                                              \
+    (*({                                                                        \
+        if (!real_##name)                                                       \
+            real_##name = (__typeof__(&name))real_sym(#name);                   \
+        real_##name;                                                            \
+    }))
+
 static void *real_sym(const char *name)
 {
     rec_tls.busy++;
     void *p = dlsym(RTLD_NEXT, name);
     rec_tls.busy--;
     return p;
+}
+
+static void rec_resolve_next(void)
+{
+    (void)REAL(_exit), (void)REAL(_Exit), (void)REAL(execve), (void)REAL(execvpe), (void)REAL(fexecve);
+    (void)REAL(posix_spawn), (void)REAL(posix_spawnp), (void)REAL(dlopen), (void)REAL(dlclose);
 }
 
 REC_EXPORT void _exit(int code)
@@ -221,36 +312,155 @@ REC_EXPORT void _Exit(int code)
     __builtin_unreachable();
 }
 
+/* ------------------------------------------------------------ following */
+
+/* What a new image needs to be recorded: our library in LD_PRELOAD and the
+ * MALLOCREC_* settings.  A program that execs with an environment of its
+ * own (env -i, a build tool) would otherwise drop them. */
+#define FOLLOW_VARS 32
+static struct {
+    int n;
+    const char *var[FOLLOW_VARS];  /* "MALLOCREC_X=value" */
+    size_t name_len[FOLLOW_VARS];  /* up to and with '=' */
+    char lib[1024];
+    size_t lib_len;
+    char store[16384];
+} follow;
+
+static void follow_capture(void)
+{
+    Dl_info di;
+    if (!dladdr((void *)&follow_capture, &di) || !di.dli_fname || di.dli_fname[0] != '/' ||
+        strlen(di.dli_fname) >= sizeof follow.lib)
+        return;
+    follow.lib_len = strlen(di.dli_fname);
+    memcpy(follow.lib, di.dli_fname, follow.lib_len + 1);
+    size_t used = 0;
+    for (char **e = environ; e && *e && follow.n < FOLLOW_VARS; e++) {
+        size_t len = strlen(*e) + 1;
+        const char *eq = strchr(*e, '=');
+        if (strncmp(*e, "MALLOCREC_", 10) || !eq || used + len > sizeof follow.store)
+            continue;
+        memcpy(follow.store + used, *e, len);
+        follow.var[follow.n] = follow.store + used;
+        follow.name_len[follow.n++] = (size_t)(eq - *e) + 1;
+        used += len;
+    }
+}
+
+static const char *env_find(char *const envp[], const char *name, size_t name_len)
+{
+    for (char *const *e = envp; e && *e; e++)
+        if (!strncmp(*e, name, name_len))
+            return *e;
+    return NULL;
+}
+
+/* Bytes follow_env needs for envp, or 0 when envp already has everything.
+ * Separate from follow_env so callers can keep the new array on their own
+ * stack: a vfork child must not allocate. */
+static size_t follow_need(char *const envp[])
+{
+    if (!rec_g.follow || rec_g.state != REC_READY || !follow.lib_len)
+        return 0;
+    size_t n = 0, missing = 0;
+    for (char *const *e = envp; e && *e; e++)
+        n++;
+    for (int i = 0; i < follow.n; i++)
+        missing += !env_find(envp, follow.var[i], follow.name_len[i]);
+    const char *pre = env_find(envp, "LD_PRELOAD=", 11);
+    int has_lib = pre && strstr(pre, follow.lib);
+    if (!missing && has_lib)
+        return 0;
+    return (n + (size_t)follow.n + 2) * sizeof(char *) + 12 + follow.lib_len + (pre ? strlen(pre) : 0) + 16;
+}
+
+static char *const *follow_env(char *const envp[], void *buf)
+{
+    const char *pre = env_find(envp, "LD_PRELOAD=", 11);
+    size_t n = 0;
+    for (char *const *e = envp; e && *e; e++)
+        n++;
+    char **out = buf;
+    char *str = (char *)(out + n + (size_t)follow.n + 2);
+    size_t k = 0;
+    /* LD_PRELOAD first, our library first in it */
+    char *p = str;
+    memcpy(p, "LD_PRELOAD=", 11);
+    p += 11;
+    memcpy(p, follow.lib, follow.lib_len);
+    p += follow.lib_len;
+    if (pre && pre[11] && !strstr(pre, follow.lib)) {
+        *p++ = ':';
+        size_t l = strlen(pre + 11);
+        memcpy(p, pre + 11, l);
+        p += l;
+    } else if (pre && pre[11]) {
+        p = str + 11; /* it has us already: keep it as it is */
+        size_t l = strlen(pre + 11);
+        memcpy(p, pre + 11, l);
+        p += l;
+    }
+    *p = 0;
+    out[k++] = str;
+    for (char *const *e = envp; e && *e; e++)
+        if (strncmp(*e, "LD_PRELOAD=", 11))
+            out[k++] = *e;
+    for (int i = 0; i < follow.n; i++)
+        if (!env_find(envp, follow.var[i], follow.name_len[i]))
+            out[k++] = (char *)follow.var[i];
+    out[k] = NULL;
+    return out;
+}
+
+/* Declares `name` as envp, or as a copy completed for following on the
+ * caller's stack. */
+#define FOLLOW_ENV(name, envp)                                                  \
+    size_t need_##name = follow_need(envp);                                     \
+    char buf_##name[need_##name ? need_##name : 1] __attribute__((aligned(16))); \
+    char *const *name = need_##name ? follow_env(envp, buf_##name) : (envp)
+
 static void before_exec(void) { finish(MRZ_END_EXEC, 0); }
 
 REC_EXPORT int execve(const char *path, char *const argv[], char *const envp[])
 {
     before_exec();
-    return REAL(execve)(path, argv, envp);
+    FOLLOW_ENV(env, envp);
+    return REAL(execve)(path, argv, env);
 }
 
-REC_EXPORT int execv(const char *path, char *const argv[])
-{
-    before_exec();
-    return REAL(execv)(path, argv);
-}
-
-REC_EXPORT int execvp(const char *file, char *const argv[])
-{
-    before_exec();
-    return REAL(execvp)(file, argv);
-}
+REC_EXPORT int execv(const char *path, char *const argv[]) { return execve(path, argv, environ); }
 
 REC_EXPORT int execvpe(const char *file, char *const argv[], char *const envp[])
 {
     before_exec();
-    return REAL(execvpe)(file, argv, envp);
+    FOLLOW_ENV(env, envp);
+    return REAL(execvpe)(file, argv, env);
 }
+
+REC_EXPORT int execvp(const char *file, char *const argv[]) { return execvpe(file, argv, environ); }
 
 REC_EXPORT int fexecve(int fd, char *const argv[], char *const envp[])
 {
     before_exec();
-    return REAL(fexecve)(fd, argv, envp);
+    FOLLOW_ENV(env, envp);
+    return REAL(fexecve)(fd, argv, env);
+}
+
+/* posix_spawn runs no atfork handler and execs in a child that shares our
+ * memory: there is nothing to flush, only the environment to complete. */
+REC_EXPORT int posix_spawn(pid_t *pid, const char *path, const posix_spawn_file_actions_t *fa,
+                           const posix_spawnattr_t *attr, char *const argv[], char *const envp[])
+{
+    FOLLOW_ENV(env, envp);
+    return REAL(posix_spawn)(pid, path, fa, attr, argv, env);
+}
+
+REC_EXPORT int posix_spawnp(pid_t *pid, const char *file, const posix_spawn_file_actions_t *fa,
+                            const posix_spawnattr_t *attr, char *const argv[], char *const envp[])
+{
+    FOLLOW_ENV(env, envp);
+    return REAL(posix_spawnp)(pid, file, fa, attr, argv, env);
 }
 
 /* execl and friends gather their arguments and reach execve/execvpe. */
@@ -279,7 +489,7 @@ REC_EXPORT int execlp(const char *file, const char *arg, ...)
 {
     va_list ap;
     GATHER_ARGS(arg, ap, argv, (void)0);
-    return execvp(file, argv);
+    return execvpe(file, argv, environ);
 }
 
 REC_EXPORT int execle(const char *path, const char *arg, ...)
@@ -290,24 +500,84 @@ REC_EXPORT int execle(const char *path, const char *arg, ...)
     return execve(path, argv, envp);
 }
 
-REC_EXPORT void *dlopen(const char *file, int mode)
+/* ------------------------------------------------------------ dlopen */
+
+/* dlopen looks a bare name up in its caller's RPATH/RUNPATH (and opens in
+ * its caller's namespace), finding the caller from its return address.  A
+ * wrapper that calls it would make that us; so for a bare name the x86-64
+ * entry below notes the time and jumps to the real dlopen with the caller's
+ * return address in place, and the new object is written at the next module
+ * check (next chunk, thread exit, dlclose, exit or exec) with that time.  A
+ * path with a '/' needs no search: it goes through rec_dlopen_path, which
+ * records the new objects at once. */
+static void *rec_dlopen_path(const char *file, int mode)
 {
+    if (rec_g.state == REC_READY)
+        rec_modules_note_load(rec_ticks());
     void *h = REAL(dlopen)(file, mode);
     if (h && rec_g.state == REC_READY) {
         rec_tls.busy++;
         rec_modules_scan();
+        rec_cuda_scan();
         rec_tls.busy--;
     }
     return h;
 }
 
+#if defined(__x86_64__)
+REC_HIDDEN void *rec_dlopen_route(const char *file);
+void *rec_dlopen_route(const char *file)
+{
+    if (!file || strchr(file, '/'))
+        return (void *)rec_dlopen_path;
+    if (rec_g.state == REC_READY)
+        rec_modules_note_load(rec_ticks());
+    return (void *)REAL(dlopen);
+}
+
+/* dlopen: keep rdi/rsi, ask rec_dlopen_route where to go, tail-jump there. */
+__asm__(".text\n"
+        ".globl dlopen\n"
+        ".type dlopen, @function\n"
+        ".p2align 4\n"
+        "dlopen:\n"
+        "\t.cfi_startproc\n"
+        "\tendbr64\n"
+        "\tpush %rdi\n"
+        "\t.cfi_adjust_cfa_offset 8\n"
+        "\tpush %rsi\n"
+        "\t.cfi_adjust_cfa_offset 8\n"
+        "\tsub $8, %rsp\n"
+        "\t.cfi_adjust_cfa_offset 8\n"
+        "\tcall rec_dlopen_route\n"
+        "\tadd $8, %rsp\n"
+        "\t.cfi_adjust_cfa_offset -8\n"
+        "\tpop %rsi\n"
+        "\t.cfi_adjust_cfa_offset -8\n"
+        "\tpop %rdi\n"
+        "\t.cfi_adjust_cfa_offset -8\n"
+        "\tjmp *%rax\n"
+        "\t.cfi_endproc\n"
+        ".size dlopen, .-dlopen\n");
+#else
+REC_EXPORT void *dlopen(const char *file, int mode) { return rec_dlopen_path(file, mode); }
+#endif
+
+/* Scans before (objects a bare-name dlopen brought in get their entry
+ * before they can go) and after (what went). */
 REC_EXPORT int dlclose(void *h)
 {
+    if (rec_g.state == REC_READY) {
+        rec_tls.busy++;
+        rec_modules_check(1);
+        rec_tls.busy--;
+    }
     int r = REAL(dlclose)(h);
     if (rec_g.state == REC_READY) {
         rec_tls.busy++;
-        rec_modules_scan();
+        rec_modules_check(1);
         unw_flush_cache(unw_local_addr_space, 0, 0);
+        rec_unw_invalidate();
         rec_tls.busy--;
     }
     return r;

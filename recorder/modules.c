@@ -20,6 +20,9 @@ struct known {
 static struct known *known;  /* rec_mmap'd, MAX_MODULES entries */
 static uint32_t nknown, next_id;
 static unsigned long last_adds, last_subs;
+/* Earliest dlopen entry not yet followed by a scan (0: none), and the load
+ * time given to the objects the running scan finds. */
+static uint64_t pending_since, load_time;
 
 static uint64_t hash_str(const char *s)
 {
@@ -34,6 +37,15 @@ void rec_modules_reset(void)
     nknown = 0;
     next_id = 0;
     last_adds = last_subs = 0;
+    pending_since = 0;
+}
+
+void rec_modules_note_load(uint64_t t)
+{
+    uint64_t cur = __atomic_load_n(&pending_since, __ATOMIC_RELAXED);
+    while ((!cur || t < cur) &&
+           !__atomic_compare_exchange_n(&pending_since, &cur, t, 1, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+        ;
 }
 
 /* Build-id from the PT_NOTE segments mapped in memory. */
@@ -71,7 +83,7 @@ static void emit_module(const struct dl_phdr_info *info, const char *path, uint3
     size_t blen = build_id(info, &bid);
     struct mrz_framed f;
     uint8_t *p = mrz_framed_begin(&f, m->pos, MRZ_T_MODULE);
-    p = mrz_put_uvar(p, rec_ticks());
+    p = mrz_put_uvar(p, load_time);
     p = mrz_put_uvar(p, id);
     p = mrz_put_uvar(p, info->dlpi_addr);
     p = mrz_put_str(p, path, plen);
@@ -136,23 +148,43 @@ static int counts_cb(struct dl_phdr_info *info, size_t size, void *arg)
     return 1;
 }
 
-void rec_modules_scan(void)
+static void scan_locked(void);
+
+/* A cheap test first: dl_iterate_phdr stops after the first object. */
+void rec_modules_check(int wait)
 {
-    pthread_mutex_lock(&rec_g.lock);
-    if (!known)
-        known = rec_mmap(MAX_MODULES * sizeof *known);
-    if (!known || !rec_g.meta) {
-        pthread_mutex_unlock(&rec_g.lock);
+    if (!rec_g.meta)
         return;
-    }
     unsigned long c[2] = {0, 0};
     dl_iterate_phdr(counts_cb, c);
-    if (nknown && c[0] == last_adds && c[1] == last_subs) {
-        pthread_mutex_unlock(&rec_g.lock);
+    if (c[0] == __atomic_load_n(&last_adds, __ATOMIC_RELAXED) &&
+        c[1] == __atomic_load_n(&last_subs, __ATOMIC_RELAXED))
         return;
-    }
+    if (wait)
+        pthread_mutex_lock(&rec_g.lock);
+    else if (pthread_mutex_trylock(&rec_g.lock))
+        return; /* a later check will do; see rec.h */
+    scan_locked();
+    pthread_mutex_unlock(&rec_g.lock);
+}
+
+static void scan_locked(void)
+{
+    if (!known)
+        known = rec_mmap(MAX_MODULES * sizeof *known);
+    if (!known || !rec_g.meta)
+        return;
+    unsigned long c[2] = {0, 0};
+    dl_iterate_phdr(counts_cb, c);
+    if (nknown && c[0] == last_adds && c[1] == last_subs)
+        return;
     last_adds = c[0];
     last_subs = c[1];
+    /* objects a dlopen brought in count as loaded when it was called: their
+     * constructors may allocate before this scan */
+    load_time = __atomic_exchange_n(&pending_since, 0, __ATOMIC_RELAXED);
+    if (!load_time)
+        load_time = rec_ticks();
     for (uint32_t i = 0; i < nknown; i++)
         known[i].seen = 0;
     int index = 0;
@@ -174,6 +206,12 @@ void rec_modules_scan(void)
         rec_commit(m);
     }
     nknown = k;
+}
+
+void rec_modules_scan(void)
+{
+    pthread_mutex_lock(&rec_g.lock);
+    scan_locked();
     pthread_mutex_unlock(&rec_g.lock);
 }
 

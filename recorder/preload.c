@@ -91,49 +91,88 @@ static inline void leave(void)
 
 /* ------------------------------------------------------------ recording */
 
-static inline int capture(uintptr_t *buf)
+/* libunwind, for the stacks our own walker does not take (rare).
+ * @return the stack's node id. */
+static __attribute__((noinline)) uint32_t stack_slow(struct rec_stream *s)
 {
-    int n = unw_backtrace((void **)buf, rec_g.stack_depth + 4);
+    uintptr_t buf[REC_MAX_DEPTH + 16], out[REC_MAX_DEPTH];
+    /* the walker's last stack is no longer the stack table's last one */
+    s->unw.n = s->unw.complete = s->unw.same = 0;
+    int n = unw_backtrace((void **)buf, rec_g.stack_depth + 16);
     int skip = 0;
     while (skip < n && buf[skip] >= rec_g.self_lo && buf[skip] < rec_g.self_hi)
         skip++;
     n -= skip;
     if (n > rec_g.stack_depth)
         n = rec_g.stack_depth;
-    if (skip)
-        memmove(buf, buf + skip, (size_t)n * sizeof *buf);
-    return n;
+    for (int i = 0; i < n; i++)
+        out[i] = buf[skip + n - 1 - i];
+    return rec_stack_intern(s, out, n, 0);
 }
 
-static void record_alloc(struct rec_stream *s, unsigned kind, void *p, size_t size, size_t align)
+static __attribute__((noinline)) void stream_setup(struct rec_stream *s)
+{
+    if (!s->delta.cache)
+        s->delta.cache = s->refs ? s->refs : (s->refs = rec_mmap(sizeof *s->refs));
+    if (s->unw.tid != s->tid || !s->unw.cache)
+        rec_unw_init(&s->unw, s->tid);
+}
+
+/* Records an allocation that returned p at tick t; st is the frame of the
+ * interposed call (its return address is the stack's innermost frame). */
+static inline void record_alloc(struct rec_stream *s, const struct rec_unw_start *st, uint64_t t, unsigned kind,
+                                void *p, size_t size, size_t align)
 {
     if (unlikely(rec_g.paused))
         return;
+    if (unlikely(rec_sample_bytes) && !rec_sample_take(s, size))
+        return;
+    if (unlikely(s->unw.tid != s->tid || !s->delta.cache))
+        stream_setup(s);
     uint32_t sid = 0;
     if (!rec_g.no_stacks) {
-        uintptr_t ips[REC_MAX_DEPTH + 8];
-        sid = rec_stack_intern(s, ips, capture(ips));
+        int n = rec_unwind(&s->unw, st, rec_g.stack_depth, rec_g.self_lo, rec_g.self_hi);
+        if (likely(n >= 0))
+            sid = rec_stack_intern(s, s->unw.ip, n, (int)s->unw.same);
+        else
+            sid = stack_slow(s);
     }
+    if (unlikely(rec_sample_bytes))
+        rec_sample_add((uintptr_t)p);
     rec_reserve(s, MRZ_HOT_MAX);
-    s->pos = mrz_enc_alloc(s->pos, &s->delta, kind, rec_ticks(), (uintptr_t)p, size, sid, align);
+    s->pos = mrz_enc_alloc(s->pos, &s->delta, kind, t, (uintptr_t)p, size, sid, align);
     rec_commit(s);
 }
 
-static inline void record_free(struct rec_stream *s, unsigned type, void *p)
+/* @return 1 if the release was recorded. */
+static inline int record_free(struct rec_stream *s, unsigned type, void *p)
 {
+    uint64_t t = rec_ticks();
+    if (unlikely(rec_sample_bytes) && !rec_sample_remove((uintptr_t)p))
+        return 0;
+    if (unlikely(!s->delta.cache))
+        stream_setup(s);
     rec_reserve(s, MRZ_HOT_MAX);
-    s->pos = mrz_enc_free(s->pos, &s->delta, type, rec_ticks(), (uintptr_t)p);
+    s->pos = mrz_enc_free(s->pos, &s->delta, type, t, (uintptr_t)p);
     rec_commit(s);
+    return 1;
 }
 
 /* ------------------------------------------------------------ malloc family */
+
+/* Every entry point takes the time as soon as the allocator returns (a block
+ * handed to another thread is then stamped well before that thread can free
+ * it: format/SPEC.md, 9.3) and its own frame for the stack walk. */
 
 REC_EXPORT void *malloc(size_t n)
 {
     struct rec_stream *s = enter();
     void *p = __libc_malloc(n);
     if (s) {
-        record_alloc(s, MRZ_K_MALLOC, p, n, 0);
+        uint64_t t = rec_ticks();
+        struct rec_unw_start st;
+        REC_UNW_HERE(st);
+        record_alloc(s, &st, t, MRZ_K_MALLOC, p, n, 0);
         leave();
     }
     return p;
@@ -144,29 +183,48 @@ REC_EXPORT void *calloc(size_t n, size_t m)
     struct rec_stream *s = enter();
     void *p = __libc_calloc(n, m);
     if (s) {
+        uint64_t t = rec_ticks();
+        struct rec_unw_start st;
+        REC_UNW_HERE(st);
         size_t total;
         if (__builtin_mul_overflow(n, m, &total))
             total = SIZE_MAX;
-        record_alloc(s, MRZ_K_CALLOC, p, total, 0);
+        record_alloc(s, &st, t, MRZ_K_CALLOC, p, total, 0);
         leave();
     }
     return p;
 }
 
-static void *do_realloc(unsigned kind, void *old, size_t n)
+/* With sampling, a realloc of a recorded block always records its outcome
+ * when it failed (the block lives on); otherwise the new block is sampled
+ * like any allocation. */
+static inline void *do_realloc(const struct rec_unw_start *st, unsigned kind, void *old, size_t n)
 {
     struct rec_stream *s = enter();
+    int released = 0;
     if (s && old)
-        record_free(s, MRZ_T_REALLOC_FREE, old);
+        released = record_free(s, MRZ_T_REALLOC_FREE, old);
     void *p = __libc_realloc(old, n);
     if (s) {
-        record_alloc(s, kind, p, n, 0);
+        uint64_t t = rec_ticks();
+        if (unlikely(rec_sample_bytes) && released && !p) {
+            rec_reserve(s, MRZ_HOT_MAX);
+            s->pos = mrz_enc_alloc(s->pos, &s->delta, kind, t, 0, n, 0, 0);
+            rec_commit(s);
+        } else {
+            record_alloc(s, st, t, kind, p, n, 0);
+        }
         leave();
     }
     return p;
 }
 
-REC_EXPORT void *realloc(void *old, size_t n) { return do_realloc(MRZ_K_REALLOC, old, n); }
+REC_EXPORT void *realloc(void *old, size_t n)
+{
+    struct rec_unw_start st;
+    REC_UNW_HERE(st);
+    return do_realloc(&st, MRZ_K_REALLOC, old, n);
+}
 
 REC_EXPORT void *reallocarray(void *old, size_t n, size_t m)
 {
@@ -175,7 +233,9 @@ REC_EXPORT void *reallocarray(void *old, size_t n, size_t m)
         errno = ENOMEM;
         return NULL;
     }
-    return do_realloc(MRZ_K_REALLOCARRAY, old, total);
+    struct rec_unw_start st;
+    REC_UNW_HERE(st);
+    return do_realloc(&st, MRZ_K_REALLOCARRAY, old, total);
 }
 
 REC_EXPORT void free(void *p)
@@ -190,7 +250,7 @@ REC_EXPORT void free(void *p)
     __libc_free(p);
 }
 
-static void *aligned(unsigned kind, size_t align, size_t n)
+static inline void *aligned(const struct rec_unw_start *st, unsigned kind, size_t align, size_t n)
 {
     struct rec_stream *s = enter();
     void *p;
@@ -201,15 +261,20 @@ static void *aligned(unsigned kind, size_t align, size_t n)
     else
         p = __libc_memalign(align, n);
     if (s) {
-        record_alloc(s, kind, p, n, align);
+        record_alloc(s, st, rec_ticks(), kind, p, n, align);
         leave();
     }
     return p;
 }
 
-REC_EXPORT void *memalign(size_t align, size_t n) { return aligned(MRZ_K_MEMALIGN, align, n); }
-REC_EXPORT void *valloc(size_t n) { return aligned(MRZ_K_VALLOC, 0, n); }
-REC_EXPORT void *pvalloc(size_t n) { return aligned(MRZ_K_PVALLOC, 0, n); }
+#define ALIGNED_ENTRY(kind, align, n)                                           \
+    struct rec_unw_start st;                                                    \
+    REC_UNW_HERE(st);                                                           \
+    return aligned(&st, kind, align, n)
+
+REC_EXPORT void *memalign(size_t align, size_t n) { ALIGNED_ENTRY(MRZ_K_MEMALIGN, align, n); }
+REC_EXPORT void *valloc(size_t n) { ALIGNED_ENTRY(MRZ_K_VALLOC, 0, n); }
+REC_EXPORT void *pvalloc(size_t n) { ALIGNED_ENTRY(MRZ_K_PVALLOC, 0, n); }
 
 REC_EXPORT void *aligned_alloc(size_t align, size_t n)
 {
@@ -217,17 +282,32 @@ REC_EXPORT void *aligned_alloc(size_t align, size_t n)
         errno = EINVAL;
         return NULL;
     }
-    return aligned(MRZ_K_ALIGNED_ALLOC, align, n);
+    ALIGNED_ENTRY(MRZ_K_ALIGNED_ALLOC, align, n);
 }
 
 REC_EXPORT int posix_memalign(void **out, size_t align, size_t n)
 {
     if (align < sizeof(void *) || (align & (align - 1)))
         return EINVAL;
-    void *p = aligned(MRZ_K_POSIX_MEMALIGN, align, n);
+    struct rec_unw_start st;
+    REC_UNW_HERE(st);
+    void *p = aligned(&st, MRZ_K_POSIX_MEMALIGN, align, n);
     if (!p && n)
         return ENOMEM;
     *out = p;
     return 0;
 }
 
+/* ------------------------------------------------------------ other events */
+
+/* For events recorded outside this file (cuda.c).  Their stacks come from
+ * libunwind: such events are rare next to the heap's. */
+struct rec_stream *rec_enter(void) { return enter(); }
+void rec_leave(void) { leave(); }
+
+uint32_t rec_stack_id(struct rec_stream *s)
+{
+    if (rec_g.no_stacks)
+        return 0;
+    return stack_slow(s);
+}

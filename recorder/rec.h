@@ -13,6 +13,7 @@
 
 #include "../format/common/options.h"
 #include "../format/mrz.h"
+#include "unwind.h"
 
 #define REC_EXPORT __attribute__((visibility("default")))
 #define REC_HIDDEN __attribute__((visibility("hidden")))
@@ -37,12 +38,19 @@ struct rec_stream {
     /* stack table: (parent, ip) -> id, open addressing */
     struct rec_node *nodes;
     uint32_t node_cap, node_n;  /* node_n = ids defined so far */
-    /* the previous stack, innermost first, with its node ids */
+    /* the previous stack, outermost first, with its node ids */
     uint32_t prev_n;
     uintptr_t prev_ip[REC_MAX_DEPTH];
     uint32_t prev_id[REC_MAX_DEPTH];
     uint32_t region_depth;
     struct rec_stream *next_free;
+    /* hot-path state of preload.c: recent pointers for the encoder, the
+     * stack walker, the --sample countdown */
+    struct mrz_ref_cache *refs;
+    int64_t sample_left;
+    uint64_t sample_rng;
+    int sample_armed;
+    struct rec_unw unw;
 };
 
 struct rec_node { uintptr_t ip; uint32_t parent, id; };
@@ -84,7 +92,9 @@ REC_HIDDEN struct rec_stream *rec_stream_acquire(void);
 REC_HIDDEN void rec_stream_release(struct rec_stream *s);
 REC_HIDDEN void rec_flush(struct rec_stream *s);
 REC_HIDDEN void rec_reserve(struct rec_stream *s, size_t n);
-REC_HIDDEN uint32_t rec_stack_intern(struct rec_stream *s, const uintptr_t *ip, int n);
+/* ip: the stack outermost frame first; the first `same` frames are known
+ * to equal the previous call's.  @return the innermost node's id. */
+REC_HIDDEN uint32_t rec_stack_intern(struct rec_stream *s, const uintptr_t *ip, int n, int same);
 REC_HIDDEN int rec_stack_table_init(struct rec_stream *s, uint32_t cap);
 REC_HIDDEN void rec_commit(struct rec_stream *s);
 REC_HIDDEN void *rec_mmap(size_t n);
@@ -99,12 +109,55 @@ REC_HIDDEN void rec_pool_unlock_all(int reinit);
 /* modules.c */
 REC_HIDDEN void rec_modules_scan(void);
 REC_HIDDEN void rec_modules_reset(void);
+/* Rescans when an object was loaded or unloaded since the last scan.  With
+ * wait 0 it gives up when rec_g.lock is taken: the chunk flushes that call
+ * it may run inside the loader (a dl_iterate_phdr callback that allocates),
+ * where waiting for a thread that scans could deadlock. */
+REC_HIDDEN void rec_modules_check(int wait);
+/* a dlopen began at tick t: what the next scan finds was loaded from then */
+REC_HIDDEN void rec_modules_note_load(uint64_t t);
 REC_HIDDEN void rec_self_range(void);
+
+/* sample.c: --sample BYTES (rec_sample_bytes = 0 when off) */
+REC_HIDDEN extern uint64_t rec_sample_bytes;
+REC_HIDDEN void rec_sample_init(void);
+REC_HIDDEN int rec_sample_take_slow(struct rec_stream *s, size_t n);
+REC_HIDDEN void rec_sample_add(uintptr_t p);
+/* @return 1 if p was recorded (and forgets it) */
+REC_HIDDEN int rec_sample_remove(uintptr_t p);
+/* the OPTIONS record (sampling, stack depth) into m; caller holds the lock */
+REC_HIDDEN void rec_options_record(struct rec_stream *m);
+/* @return 1 when an allocation of n bytes is to be recorded */
+static inline int rec_sample_take(struct rec_stream *s, size_t n)
+{
+    if (__builtin_expect((s->sample_left -= (int64_t)(n ? n : 1)) > 0, 1))
+        return 0;
+    return rec_sample_take_slow(s, n);
+}
 
 /* lifecycle.c */
 REC_HIDDEN void rec_process_record(void);
 REC_HIDDEN void rec_init(void);
 REC_HIDDEN void rec_thread_dtor(void *arg);
+
+/* api.c: the stream's id for a name, writing its STRING record on first use
+ * (stream-scoped ids; every STRING of the recorder goes through here).
+ * Precondition: s is the calling thread's stream, busy set. */
+REC_HIDDEN uint32_t rec_string_id(struct rec_stream *s, const char *name, size_t n);
+
+/* preload.c: entry, exit and the stack for events recorded in other files
+ * (cuda.c), with the malloc family's discipline.  rec_enter returns the
+ * stream with busy set, or NULL to pass through; rec_leave ends it. */
+REC_HIDDEN struct rec_stream *rec_enter(void);
+REC_HIDDEN void rec_leave(void);
+/* the caller's stack (outside the recorder) as a node id; 0 without stacks */
+REC_HIDDEN uint32_t rec_stack_id(struct rec_stream *s);
+
+/* cuda.c: CUDA allocations.  rec_cuda_init runs from rec_init (before the
+ * program's threads); rec_cuda_scan after a dlopen (finds and patches what
+ * new objects define; cheap when nothing changed). */
+REC_HIDDEN void rec_cuda_init(void);
+REC_HIDDEN void rec_cuda_scan(void);
 
 static inline uint64_t rec_ticks(void)
 {

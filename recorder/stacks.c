@@ -62,22 +62,20 @@ static uint32_t node_get(struct rec_stream *s, uint32_t parent, uintptr_t ip)
     return id;
 }
 
-uint32_t rec_stack_intern(struct rec_stream *s, const uintptr_t *ip, int n)
+uint32_t rec_stack_intern(struct rec_stream *s, const uintptr_t *ip, int n, int same)
 {
-    /* Outer frames shared with the previous stack keep their ids: only the
-     * frames that changed are looked up. */
-    uint32_t pn = s->prev_n, c = 0;
-    while (c < (uint32_t)n && c < pn && ip[n - 1 - c] == s->prev_ip[pn - 1 - c])
+    /* Outer frames shared with the previous stack keep their ids (the
+     * walker vouches for the first `same`); only the frames that changed are
+     * looked up. */
+    uint32_t pn = s->prev_n, c = (uint32_t)same;
+    while (c < (uint32_t)n && c < pn && ip[c] == s->prev_ip[c])
         c++;
-    if (c && (uint32_t)n != pn)
-        memmove(&s->prev_id[n - c], &s->prev_id[pn - c], c * sizeof *s->prev_id);
-    uint32_t parent = c ? s->prev_id[n - c] : 0;
-    for (int i = n - 1 - (int)c; i >= 0; i--) {
-        parent = node_get(s, parent, ip[i]);
-        s->prev_id[i] = parent;
+    uint32_t parent = c ? s->prev_id[c - 1] : 0;
+    for (uint32_t k = c; k < (uint32_t)n; k++) {
+        parent = node_get(s, parent, ip[k]);
+        s->prev_id[k] = parent;
+        s->prev_ip[k] = ip[k];
     }
-    memcpy(s->prev_ip, ip, (size_t)n * sizeof *ip);
     s->prev_n = (uint32_t)n;
-    return n ? s->prev_id[0] : 0;
+    return n ? s->prev_id[n - 1] : 0;
 }
-

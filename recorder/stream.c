@@ -3,8 +3,10 @@
 #define ZSTD_STATIC_LINKING_ONLY
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h> /* rename(2) only */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -113,7 +115,7 @@ static void stream_rebase(struct rec_stream *s)
     struct mrz_slot *sl = s->slot;
     sl->base_ns = rec_now_ns();
     sl->base_ticks = rec_ticks();
-    mrz_delta_reset(&s->delta, sl->base_ticks);
+    mrz_delta_rebase(&s->delta, sl->base_ticks);
     s->pos = sl->data;
     s->end = sl->data + REC_SLOT_SIZE;
 }
@@ -142,6 +144,11 @@ void rec_flush(struct rec_stream *s)
         sl->seq++;
     }
     stream_rebase(s);
+    /* Objects loaded behind our back (a dlopen we let through untouched so
+     * it sees its caller, libc's own dlopen) show up here.  Never for
+     * stream 0: its flushes happen under rec_g.lock, which a scan takes. */
+    if (s != rec_g.meta)
+        rec_modules_check(0);
 }
 
 void rec_reserve(struct rec_stream *s, size_t n)
@@ -150,7 +157,13 @@ void rec_reserve(struct rec_stream *s, size_t n)
         rec_flush(s);
 }
 
-void rec_commit(struct rec_stream *s) { s->slot->used = (uint64_t)(s->pos - s->slot->data); }
+/* The record's bytes must be in the slot before `used` covers them: a
+ * SIGKILL between the two then loses only the record being written. */
+void rec_commit(struct rec_stream *s)
+{
+    barrier();
+    s->slot->used = (uint64_t)(s->pos - s->slot->data);
+}
 
 /* Under rec_g.lock. */
 static struct rec_stream *stream_new(void)
@@ -303,22 +316,26 @@ int rec_open_trace(void)
     mrz_file_header(h, rec_g.pid);
     rec_write_all(fd, h, sizeof h);
 
-    char wip[sizeof rec_g.path + 8];
+    /* The spill file is set up under a temporary name, locked, and renamed
+     * into place: mrz_salvage never sees one half made, and leaves alone
+     * one whose process holds the lock (mrz.h, "spill file"). */
+    char wip[sizeof rec_g.path + 8], tmp[sizeof rec_g.path + 16];
     size_t pl = strlen(rec_g.path);
     memcpy(wip, rec_g.path, pl);
     memcpy(wip + pl, ".wip", 5);
-    int wfd = open(wip, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (wfd < 0 || ftruncate(wfd, MRZ_WIP_HEADER) < 0) {
-        close(fd);
-        if (wfd >= 0)
-            close(wfd);
-        return -1;
-    }
+    memcpy(tmp, wip, pl + 4);
+    memcpy(tmp + pl + 4, ".new", 5);
+    int wfd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    void *m = MAP_FAILED;
     size_t reserve = MRZ_WIP_HEADER + (size_t)REC_MAX_SLOTS * slot_stride();
-    void *m = mmap(NULL, reserve, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, wfd, 0);
+    if (wfd >= 0 && flock(wfd, LOCK_SH) == 0 && ftruncate(wfd, MRZ_WIP_HEADER) == 0)
+        m = mmap(NULL, reserve, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, wfd, 0);
     if (m == MAP_FAILED) {
         close(fd);
-        close(wfd);
+        if (wfd >= 0) {
+            close(wfd);
+            unlink(tmp);
+        }
         return -1;
     }
     rec_g.fd = fd;
@@ -333,6 +350,14 @@ int rec_open_trace(void)
     memcpy(wh->trace_path, rec_g.path, pl < sizeof wh->trace_path ? pl + 1 : sizeof wh->trace_path - 1);
     barrier();
     wh->magic = MRZ_WIP_MAGIC;
+    if (rename(tmp, wip) < 0) {
+        munmap(m, reserve);
+        close(fd);
+        close(wfd);
+        unlink(tmp);
+        rec_g.wip = NULL;
+        return -1;
+    }
 
     /* Tell the launcher where this process writes, so it can complete the
      * trace if the process cannot. */
