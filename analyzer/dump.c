@@ -73,6 +73,9 @@ static void dump_framed(FILE *f, const struct mrz_rec *r)
         fprintf(f, "lost t=%" PRIu64 " count=%" PRIu64 " reason=%" PRIu64, r->time, r->a, r->b);
         break;
     case MRZ_T_RECORDING: fprintf(f, "recording t=%" PRIu64 " on=%" PRIu64, r->time, r->a); break;
+    case MRZ_T_OPTIONS:
+        fprintf(f, "options t=%" PRIu64 " sample_bytes=%" PRIu64 " stack_depth=%" PRIu64, r->time, r->a, r->b);
+        break;
     case MRZ_T_END: {
         static const char *const how[] = {"unknown", "exit", "signal", "exec"};
         fprintf(f, "end t=%" PRIu64 " how=%s value=%" PRIu64 " flags=%" PRIu64 " ns=%" PRIu64, r->time,
@@ -133,7 +136,7 @@ static int run(struct an_ctx *ctx)
             continue;
         fprintf(f, "chunk offset=%" PRIu64 " stream=%u seq=%u codec=%s payload=%u raw=%u base_ticks=%" PRIu64
                    " base_ns=%" PRIu64 "%s\n",
-                c.offset, c.info.stream, c.info.seq, c.info.codec == MRZ_CODEC_ZSTD ? "zstd" : "raw",
+                c.offset, c.info.stream, c.info.seq, c.info.codec == MRZ_CODEC_ZSTD ? "zstd" : c.info.codec == MRZ_CODEC_COLS ? "columns" : "raw",
                 c.info.payload_len, c.info.raw_len, c.info.base_ticks, c.info.base_ns,
                 c.info.flags & MRZ_CHUNK_SALVAGED ? " salvaged" : "");
         if (c.info.seq != next_seq[c.info.stream] && next_id[c.info.stream] != UINT64_MAX) {

@@ -18,7 +18,6 @@ struct fg_name {
     int line;
     int family;         /* 0 the program, 1 system libraries, 2 no name known */
     int line_varies;
-    int inlined;
 };
 
 /* A node of the merged tree: node 0 is the root ("all"). */
@@ -27,6 +26,7 @@ struct fg_node {
     uint32_t first, last, next;   /* children, sorted by name */
     const char *file;             /* where this frame was, owned by the symbolizer */
     int line;                     /* 0 unknown, -1 when the frames merged here disagree */
+    int inlined;                  /* 1 inlined, 2 a real call, 3 both (merged) */
     uint64_t w, b, c;             /* weight, bytes, count: the subtree */
     uint64_t self_w, self_b, self_c;
 };

@@ -86,8 +86,10 @@ static void frame(struct emit *s, uint32_t node, double x, long parent_idx)
             fprintf(f, ":%d", n->line);
         fputc('\n', f);
     }
-    if (nm && nm->inlined)
+    if (n->inlined == 1)
         fputs("(inlined)\n", f);
+    else if (n->inlined == 3)
+        fputs("(inlined at some of its calls)\n", f);
     fprintf(f, "%s in %s %s, %.2f%% of %s</title>", svg_bytes(b1, sizeof b1, (double)n->b), svg_count(b2, sizeof b2, n->c),
             count_noun(g->weight), 100.0 * fw, fg_weight_title(g->weight));
     fprintf(f, "<rect x=\"%.2f\" y=\"%.1f\" width=\"%.2f\" height=\"%d\" fill=\"%s\" rx=\"2\"/>", px, y,
@@ -228,11 +230,31 @@ static void write_script(FILE *f, double pw)
     }
 }
 
+/* The depth of the deepest frame wide enough to be drawn: parents come
+ * before their children in the node array, so one pass settles it. */
+static uint32_t drawn_depth(const struct fg *g, double pw)
+{
+    uint8_t *vis = calloc(g->nnodes ? g->nnodes : 1, 1);
+    uint32_t depth = 0;
+    if (!vis)
+        return g->max_depth;
+    vis[0] = 1;
+    for (uint32_t i = 1; i < g->nnodes; i++) {
+        const struct fg_node *n = &g->nodes[i];
+        vis[i] = vis[n->parent] && (double)n->w / (double)g->total_w * pw >= MIN_PX;
+        if (vis[i] && n->depth > depth)
+            depth = n->depth;
+    }
+    free(vis);
+    return depth;
+}
+
 int fg_write_svg(const struct fg *g, FILE *f, const char *title, int width)
 {
     char b1[64];
     double pw = width - 2 * XPAD;
-    int height = TOP + (int)(g->max_depth + 1) * FH + BOTTOM;
+    uint32_t depth = g->total_w ? drawn_depth(g, pw) : 0;
+    int height = TOP + (int)(depth + 1) * FH + BOTTOM;
     fprintf(f,
             "<?xml version=\"1.0\" standalone=\"no\"?>\n"
             "<svg version=\"1.1\" xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
@@ -260,7 +282,7 @@ int fg_write_svg(const struct fg *g, FILE *f, const char *title, int width)
     fprintf(f, "<text id=\"matched\" x=\"%d\" y=\"%d\" text-anchor=\"end\"> </text>\n", width - XPAD, height - 14);
     int rc = 0;
     if (g->total_w) {
-        struct emit s = {f, g, pw, TOP + (double)g->max_depth * FH, 0};
+        struct emit s = {f, g, pw, TOP + (double)depth * FH, 0};
         rc = emit_tree(&s);
     } else {
         fprintf(f, "<text class=\"sub\" x=\"%d\" y=\"%d\">nothing to show: no allocation has this weight</text>\n",

@@ -49,7 +49,7 @@ static uint32_t name_intern(struct fg *g, const char *name, const char *file, in
     if (!copy)
         return UINT32_MAX;
     uint32_t id = g->nnames++;
-    g->names[id] = (struct fg_name){copy, file, line, family, 0, 0};
+    g->names[id] = (struct fg_name){copy, file, line, family, 0};
     /* keep the table at most half full */
     if (g->nnames * 2 > g->name_hcap) {
         uint32_t ncap = g->name_hcap * 2;
@@ -95,8 +95,8 @@ static int node_rehash(struct fg *g, uint32_t ncap)
     return 0;
 }
 
-/* A frame of a path: its name and where it was. */
-struct fent { uint32_t name; int line; const char *file; };
+/* A frame of a path: its name, where it was, whether it was inlined. */
+struct fent { uint32_t name; int line; const char *file; int inlined; };
 
 /* @return the child of parent for frame fe, created if new; 0 when out of memory. */
 static uint32_t child(struct fg *g, uint32_t parent, const struct fent *fe)
@@ -109,6 +109,7 @@ static uint32_t child(struct fg *g, uint32_t parent, const struct fent *fe)
             struct fg_node *n = &g->nodes[id];
             if (n->line != fe->line || (n->file != fe->file && (!n->file || !fe->file || strcmp(n->file, fe->file))))
                 n->line = -1;
+            n->inlined |= fe->inlined ? 1 : 2;
             return id;
         }
     if (g->nnodes == g->nodes_cap) {
@@ -121,7 +122,8 @@ static uint32_t child(struct fg *g, uint32_t parent, const struct fent *fe)
     }
     uint32_t id = g->nnodes++;
     g->nodes[id] = (struct fg_node){
-        .parent = parent, .name = name, .depth = g->nodes[parent].depth + 1, .file = fe->file, .line = fe->line};
+        .parent = parent, .name = name, .depth = g->nodes[parent].depth + 1, .file = fe->file, .line = fe->line,
+        .inlined = fe->inlined ? 1 : 2};
     g->node_hash[i] = id;
     if (g->nnodes * 2 > g->node_hcap && node_rehash(g, g->node_hcap * 2))
         return 0;
@@ -167,9 +169,7 @@ static int frames_of(struct fg *g, struct frames_cache *fc, uint32_t node, const
         uint32_t id = name_intern(g, name, fr->file, fr->line, family);
         if (id == UINT32_MAX)
             return -1;
-        if (fr->inlined)
-            g->names[id].inlined = 1;
-        tmp[n++] = (struct fent){id, fr->line, fr->file};
+        tmp[n++] = (struct fent){id, fr->line, fr->file, fr->inlined};
     }
     if (fc->npool + (size_t)n + 1 > fc->pool_cap) {
         size_t ncap = fc->pool_cap ? fc->pool_cap * 2 : 4096;
@@ -272,7 +272,7 @@ int fg_build(struct fg *g)
             uint32_t id = name_intern(g, what, NULL, 0, 2);
             if (id == UINT32_MAX)
                 goto out;
-            path[np++] = (struct fent){id, 0, NULL};
+            path[np++] = (struct fent){id, 0, NULL, 0};
         }
         if (g->inverted)
             for (size_t a = 0, b = np - 1; a < b; a++, b--) {
@@ -285,7 +285,7 @@ int fg_build(struct fg *g)
             char buf[64];
             snprintf(buf, sizeof buf, "[%s]", mrz_space_name(st->space));
             uint32_t id = name_intern(g, buf, NULL, 0, 2);
-            struct fent fe = {id, 0, NULL};
+            struct fent fe = {id, 0, NULL, 0};
             if (id == UINT32_MAX || !(cur = child(g, 0, &fe)))
                 goto out;
         }

@@ -16,6 +16,7 @@ static const struct an_opt opts[] = {
 struct counts {
     uint64_t kind[MRZ_K_MAX + 1];
     uint64_t free, realloc_free, cuda_alloc, cuda_free, failed, events, max_time;
+    uint64_t cuda[MRZ_S_COUNT][3]; /* per CUDA space: allocations, frees, failed calls */
     uint64_t *tids;
     size_t ntids, cap;
 };
@@ -91,9 +92,17 @@ static int run(struct an_ctx *ctx)
             } else if (t == MRZ_T_CUDA_ALLOC) {
                 c.cuda_alloc++;
                 c.events++;
+                if (rec.space < MRZ_S_COUNT) {
+                    c.cuda[rec.space][0]++;
+                    c.cuda[rec.space][2] += rec.result || !rec.ptr;
+                }
             } else if (t == MRZ_T_CUDA_FREE) {
                 c.cuda_free++;
                 c.events++;
+                if (rec.space < MRZ_S_COUNT) {
+                    c.cuda[rec.space][1]++;
+                    c.cuda[rec.space][2] += rec.result != 0;
+                }
             } else if (t == MRZ_T_THREAD) {
                 add_tid(&c, rec.a);
             }
@@ -154,6 +163,12 @@ static int run(struct an_ctx *ctx)
         fprintf(f, ",\"free\":%" PRIu64 ",\"realloc_free\":%" PRIu64 ",\"cuda_alloc\":%" PRIu64
                    ",\"cuda_free\":%" PRIu64 ",\"failed\":%" PRIu64 "}",
                 c.free, c.realloc_free, c.cuda_alloc, c.cuda_free, c.failed);
+        fputs(",\"cuda\":{", f);
+        for (int sp = 1, n = 0; sp < MRZ_S_COUNT; sp++)
+            if (c.cuda[sp][0] || c.cuda[sp][1])
+                fprintf(f, "%s\"%s\":{\"alloc\":%" PRIu64 ",\"free\":%" PRIu64 ",\"failed\":%" PRIu64 "}",
+                        n++ ? "," : "", mrz_space_name((unsigned)sp), c.cuda[sp][0], c.cuda[sp][1], c.cuda[sp][2]);
+        fputc('}', f);
         fprintf(f, ",\"events\":%" PRIu64 ",\"allocations\":%" PRIu64 ",\"frees\":%" PRIu64, c.events, allocs, c.free);
         fprintf(f, ",\"chunks\":%" PRIu64 ",\"salvaged_chunks\":%" PRIu64 ",\"compressed_bytes\":%" PRIu64
                    ",\"raw_bytes\":%" PRIu64 ",\"file_bytes\":%" PRIu64 ",\"bytes_per_event\":%.3f",
@@ -186,6 +201,10 @@ static int run(struct an_ctx *ctx)
         if (c.cuda_alloc || c.cuda_free)
             fprintf(f, "  %-15s %" PRIu64 "\n  %-15s %" PRIu64 "\n", "cuda_alloc", c.cuda_alloc, "cuda_free",
                     c.cuda_free);
+        for (int sp = 1; sp < MRZ_S_COUNT; sp++)
+            if (c.cuda[sp][0] || c.cuda[sp][1])
+                fprintf(f, "    %-13s %" PRIu64 " allocations, %" PRIu64 " frees, %" PRIu64 " failed calls\n",
+                        mrz_space_name((unsigned)sp), c.cuda[sp][0], c.cuda[sp][1], c.cuda[sp][2]);
         if (c.failed)
             fprintf(f, "  %-15s %" PRIu64 "\n", "failed", c.failed);
         fprintf(f, "chunks      %" PRIu64 "%s (%" PRIu64 " bytes compressed, %" PRIu64 " raw, %.1fx)\n", m.chunks,

@@ -22,9 +22,12 @@ static void cmd_help(FILE *f, const struct an_cmd *c)
     for (int i = 0; c->opts && c->opts[i].name; i++) {
         const struct an_opt *o = &c->opts[i];
         char left[64];
-        snprintf(left, sizeof left, "%s%c%s--%s%s%s", o->short_name ? "-" : "", o->short_name ? o->short_name : ' ',
-                 o->short_name ? ", " : " ", o->name, o->arg ? " " : "", o->arg ? o->arg : "");
-        fprintf(f, "  %-28s %s", o->short_name ? left : left + 1, o->help);
+        if (o->short_name)
+            snprintf(left, sizeof left, "-%c, --%s%s%s", o->short_name, o->name, o->arg ? " " : "",
+                     o->arg ? o->arg : "");
+        else
+            snprintf(left, sizeof left, "    --%s%s%s", o->name, o->arg ? " " : "", o->arg ? o->arg : "");
+        fprintf(f, "  %-28s %s", left, o->help);
         if (o->dflt)
             fprintf(f, " (default %s)", o->dflt);
         fputc('\n', f);

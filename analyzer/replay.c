@@ -273,15 +273,18 @@ static void on_event(struct rp_engine *e, struct cursor *c)
                 return;
             }
             if (is_realloc && c->has_released) { /* failed: the old block lives on */
-                rp_live_insert(&e->live, &c->released);
+                if (rp_live_insert(&e->live, &c->released))
+                    e->err = MRZ_ENOMEM;
                 struct rp_space_stats *sp = &e->tot.space[c->released.space];
                 sp->live_bytes += c->released.size;
                 sp->live_count++;
+                sp->frees--;
                 if (c->released.site < e->nsites) {
                     struct rp_site *s = &e->sites[c->released.site];
                     site_touch(e, s);
                     s->live_bytes += c->released.size;
                     s->live_count++;
+                    s->frees--;
                 }
             }
             c->has_released = 0;
@@ -440,6 +443,8 @@ static int advance(struct rp_engine *e, struct cursor *c)
         }
         int k = mrz_decode(&c->p, c->end, &c->delta, &c->rec);
         if (k <= 0) {
+            if (k < 0)
+                e->tot.bad_chunks++;
             c->p = c->end; /* a bad record: skip the rest of this chunk */
             continue;
         }
@@ -551,10 +556,20 @@ int rp_run(struct rp_engine *e, const struct rp_handlers *h)
     for (int32_t i = (int32_t)e->nheap / 2 - 1; i >= 0; i--)
         sift_down(e, (uint32_t)i);
     while (e->nheap && !e->err) {
-        uint32_t top = e->heap[0];
-        struct cursor *c = &e->cur[top];
-        on_event(e, c);
-        if (advance(e, c)) {
+        struct cursor *c = &e->cur[e->heap[0]];
+        /* Runs: while the top stream's events come strictly before every
+         * other stream's next one, no heap work is needed. */
+        uint64_t limit = UINT64_MAX;
+        if (e->nheap > 1)
+            limit = e->cur[e->heap[1]].key;
+        if (e->nheap > 2 && e->cur[e->heap[2]].key < limit)
+            limit = e->cur[e->heap[2]].key;
+        int more;
+        do {
+            on_event(e, c);
+            more = advance(e, c);
+        } while (more && c->key < limit && !e->err);
+        if (more) {
             sift_down(e, 0);
         } else {
             e->heap[0] = e->heap[--e->nheap];

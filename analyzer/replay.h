@@ -64,6 +64,7 @@ struct rp_totals {
     uint64_t events;            /* alloc + free records seen */
     uint64_t first_ns, last_ns; /* event times, ns since start */
     uint64_t lost;              /* events the recorder reported lost */
+    uint64_t bad_chunks;        /* chunks whose records stopped decoding (rest skipped) */
     uint64_t paused;            /* times recording was switched off (mallocrec_pause, windows):
                                  * frees of blocks allocated while off are unknown_frees */
     struct rp_space_stats space[MRZ_S_COUNT];

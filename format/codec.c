@@ -90,6 +90,23 @@ void mrz_file_header(uint8_t out[MRZ_FILE_HEADER_SIZE], uint32_t pid)
 
 size_t mrz_chunk_bound(size_t raw_len) { return MRZ_CHUNK_HEADER_SIZE + ZSTD_compressBound(raw_len); }
 
+void mrz_chunk_header(uint8_t *h, const struct mrz_chunk_info *info, uint8_t codec, const uint8_t *payload,
+                      size_t n, size_t raw_len)
+{
+    mrz_put_le32(h, MRZ_CHUNK_MAGIC);
+    h[4] = codec;
+    h[5] = info->flags;
+    mrz_put_le16(h + 6, 0);
+    mrz_put_le32(h + 8, info->stream);
+    mrz_put_le32(h + 12, info->seq);
+    mrz_put_le32(h + 16, (uint32_t)n);
+    mrz_put_le32(h + 20, (uint32_t)raw_len);
+    mrz_put_le64(h + 24, info->base_ticks);
+    mrz_put_le64(h + 32, info->base_ns);
+    mrz_put_le32(h + 40, mrz_crc32c(0, h, 40));
+    mrz_put_le32(h + 44, mrz_crc32c(0, payload, n));
+}
+
 long mrz_chunk_encode(uint8_t *out, void *cctx, int level, const struct mrz_chunk_info *info,
                       const uint8_t *raw, size_t raw_len)
 {
@@ -107,18 +124,6 @@ long mrz_chunk_encode(uint8_t *out, void *cctx, int level, const struct mrz_chun
         memcpy(payload, raw, raw_len);
         n = raw_len;
     }
-    uint8_t *h = out;
-    mrz_put_le32(h, MRZ_CHUNK_MAGIC);
-    h[4] = codec;
-    h[5] = info->flags;
-    mrz_put_le16(h + 6, 0);
-    mrz_put_le32(h + 8, info->stream);
-    mrz_put_le32(h + 12, info->seq);
-    mrz_put_le32(h + 16, (uint32_t)n);
-    mrz_put_le32(h + 20, (uint32_t)raw_len);
-    mrz_put_le64(h + 24, info->base_ticks);
-    mrz_put_le64(h + 32, info->base_ns);
-    mrz_put_le32(h + 40, mrz_crc32c(0, h, 40));
-    mrz_put_le32(h + 44, mrz_crc32c(0, payload, n));
+    mrz_chunk_header(out, info, codec, payload, n, raw_len);
     return (long)(MRZ_CHUNK_HEADER_SIZE + n);
 }

@@ -25,12 +25,17 @@
 #define MRZ_CHUNK_HEADER_SIZE 48
 #define MRZ_CODEC_RAW 0
 #define MRZ_CODEC_ZSTD 1
+#define MRZ_CODEC_COLS 2   /* columns, each a zstd frame (format/columns.c) */
 #define MRZ_CHUNK_SALVAGED 0x01 /* written after the process died */
 /* A chunk's raw payload never exceeds this (bounds the reader's memory). */
 #define MRZ_CHUNK_RAW_MAX (16u << 20)
 
-/* Stream 0 carries process metadata; thread streams are 1.. */
+/* Stream 0 carries process metadata; thread streams are 1..  Stream numbers
+ * stay below MRZ_STREAM_MAX (readers index tables by them; the recorder
+ * uses at most one per thread alive at once); a header with a larger one
+ * is invalid. */
 #define MRZ_STREAM_META 0
+#define MRZ_STREAM_MAX (1u << 16)
 
 /* Record types (first byte of every record). */
 enum mrz_type {
@@ -142,6 +147,24 @@ size_t mrz_chunk_bound(size_t raw_len);
  * @return bytes written, or a negative MRZ_E* code. */
 long mrz_chunk_encode(uint8_t *out, void *cctx, int level, const struct mrz_chunk_info *info,
                       const uint8_t *raw, size_t raw_len);
+
+/** Writes the 48-byte chunk header for a payload of n stored bytes. */
+void mrz_chunk_header(uint8_t *h, const struct mrz_chunk_info *info, uint8_t codec, const uint8_t *payload,
+                      size_t n, size_t raw_len);
+
+/** Like mrz_chunk_encode, with codec 2: the records split into columns,
+ * each compressed on its own (smaller traces).  Falls back to codec 1 for a
+ * payload it cannot split.  cctx must not be NULL.
+ * @param scratch  mrz_cols_scratch_size(raw_len) bytes of working memory
+ * @return bytes written, or a negative MRZ_E* code. */
+long mrz_chunk_encode_cols(uint8_t *out, void *cctx, int level, const struct mrz_chunk_info *info,
+                           const uint8_t *raw, size_t raw_len, uint8_t *scratch);
+size_t mrz_cols_scratch_size(size_t raw_len);
+/** Decodes a codec 2 payload of n bytes into raw_len bytes at *buf (grown
+ * with realloc; also holds the columns).  @return 0, MRZ_ECORRUPT or
+ * MRZ_ENOMEM; *raw points to the records. */
+int mrz_cols_load(void *dctx, const uint8_t *payload, size_t n, size_t raw_len, uint8_t **buf, size_t *cap,
+                  const uint8_t **raw);
 
 /* ---------------------------------------------------------------- reading */
 
@@ -272,9 +295,9 @@ struct mrz_slot {
 /** Completes a trace from its spill file "<path>.wip", once the process that
  * wrote it has ended (exit, death or exec): cuts a chunk torn by the death
  * off the end of the trace, writes every slot with committed bytes as a chunk
- * flagged MRZ_CHUNK_SALVAGED, and, if the trace has no END record, appends
- * one (end_how/end_value, or MRZ_END_UNKNOWN) flagged as written after the
- * fact.  Removes the spill file when done.  Safe to call at any time and
+ * flagged MRZ_CHUNK_SALVAGED, and, if the trace has no END record that
+ * knows how the process ended, appends one (end_how/end_value, or
+ * MRZ_END_UNKNOWN) flagged as written after the fact.  Removes the spill file when done.  Safe to call at any time and
  * from several processes at once: it never touches a spill file that its
  * process still holds.
  * @return the number of salvaged chunks (0 also when there is no spill

@@ -95,14 +95,14 @@ static inline void mrz_put_le16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)v; p[1
  * finds k through a pointer-indexed cache (struct mrz_ref_cache). */
 #define MRZ_RING_BITS 12
 #define MRZ_RING (1u << MRZ_RING_BITS)
-#define MRZ_REF_CACHE_BITS 13
+#define MRZ_REF_CACHE_BITS 14
 
-/* Writer-side memory of recent pointers, kept across chunks (entries of an
- * earlier chunk are recognised by their age and never referenced). */
+/* Writer-side memory of the chunk's recent pointers: slot[hash(ptr)] holds
+ * (ptr >> 4) << 21 | is_alloc << 20 | the record's number on its side.
+ * 8-byte slots keep the table small (cache misses are its cost); pointers
+ * it cannot hold (not 16-aligned, above 2^47) are simply written out. */
 struct mrz_ref_cache {
-    uint64_t nalloc, nfree;     /* records of each side so far, all chunks */
-    /* tag: seq << 2 | 2 (in use) | is_alloc */
-    struct mrz_ref_slot { uint64_t ptr, tag; } slot[1u << MRZ_REF_CACHE_BITS];
+    uint64_t slot[1u << MRZ_REF_CACHE_BITS];
 };
 
 /* Per-chunk delta state.  Reset at every chunk start (time to the chunk's
@@ -128,32 +128,37 @@ static inline void mrz_delta_reset(struct mrz_delta *d, uint64_t base_ticks)
     d->cache = NULL;
 }
 
-/** Starts a writer's next chunk, keeping its cache (may be NULL). */
+/** Starts a writer's next chunk, keeping its cache (may be NULL) but
+ * forgetting the pointers it holds: they are not in the new chunk. */
 static inline void mrz_delta_rebase(struct mrz_delta *d, uint64_t base_ticks)
 {
     struct mrz_ref_cache *c = d->cache;
     mrz_delta_reset(d, base_ticks);
     d->cache = c;
+    if (c)
+        memset(c->slot, 0, sizeof c->slot);
 }
 
 /* Largest encoding of one hot record: type + 7 varints. */
 #define MRZ_HOT_MAX (1 + 8 * MRZ_VARINT_MAX)
+
+static inline uint64_t *mrz_ref_slot(const struct mrz_ref_cache *c, uint64_t ptr)
+{
+    return (uint64_t *)&c->slot[(ptr * 0x9e3779b97f4a7c15ull) >> (64 - MRZ_REF_CACHE_BITS)];
+}
 
 /* Writes ptr as a ref (and Δptr when explicit) and remembers it.
  * is_alloc: the record is an ALLOC (it refers back to releases). */
 static inline uint8_t *mrz_put_ref(uint8_t *p, struct mrz_delta *d, uint64_t ptr, unsigned is_alloc)
 {
     struct mrz_ref_cache *c = d->cache;
-    if (c) {
-        struct mrz_ref_slot *sl = &c->slot[(ptr * 0x9e3779b97f4a7c15ull) >> (64 - MRZ_REF_CACHE_BITS)];
-        uint64_t seen = is_alloc ? c->nfree : c->nalloc, in_chunk = is_alloc ? d->nfree : d->nalloc;
-        uint64_t k = seen - (sl->tag >> 2); /* 1 = the latest */
-        int hit = sl->ptr == ptr && (sl->tag & 3) == (is_alloc ? 2u : 3u) && k <= in_chunk && k <= MRZ_RING;
-        if (is_alloc)
-            *sl = (struct mrz_ref_slot){ptr, c->nalloc++ << 2 | 3};
-        else
-            *sl = (struct mrz_ref_slot){ptr, c->nfree++ << 2 | 2};
-        if (hit) {
+    uint64_t mine = is_alloc ? d->nalloc : d->nfree, theirs = is_alloc ? d->nfree : d->nalloc;
+    if (c && !(ptr & 15) && ptr && ptr < (1ull << 47) && mine < (1u << 20)) {
+        uint64_t *sl = mrz_ref_slot(c, ptr), e = *sl;
+        *sl = (ptr >> 4) << 21 | (uint64_t)is_alloc << 20 | mine;
+        /* a release of the other side, of this pointer, at most MRZ_RING back */
+        uint64_t k = theirs - (e & 0xfffff);
+        if ((e >> 20) == ((ptr >> 4) << 1 | !is_alloc) && k - 1 < MRZ_RING) {
             d->ptr = ptr;
             return mrz_put_uvar(p, k);
         }
@@ -162,6 +167,14 @@ static inline uint8_t *mrz_put_ref(uint8_t *p, struct mrz_delta *d, uint64_t ptr
     p = mrz_put_svar(p, (int64_t)(ptr - d->ptr));
     d->ptr = ptr;
     return p;
+}
+
+/** Starts loading the cache slot of ptr, for a record to be encoded a
+ * little later (the slot is a cache miss more often than not). */
+static inline void mrz_ref_prefetch(const struct mrz_delta *d, uint64_t ptr)
+{
+    if (d->cache)
+        __builtin_prefetch(mrz_ref_slot(d->cache, ptr), 1);
 }
 
 /** Encodes an ALLOC record (type = its kind, 1..15).

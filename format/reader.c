@@ -177,7 +177,8 @@ static int header_ok(const uint8_t *map, uint64_t size, uint64_t off, struct mrz
     ci->raw_len = mrz_get_le32(h + 20);
     ci->base_ticks = mrz_get_le64(h + 24);
     ci->base_ns = mrz_get_le64(h + 32);
-    if (ci->codec > MRZ_CODEC_ZSTD || ci->raw_len > MRZ_CHUNK_RAW_MAX || mrz_get_le16(h + 6))
+    if (ci->codec > MRZ_CODEC_COLS || ci->raw_len > MRZ_CHUNK_RAW_MAX || mrz_get_le16(h + 6) ||
+        ci->stream >= MRZ_STREAM_MAX)
         return 0;
     if (ci->payload_len > size - off - MRZ_CHUNK_HEADER_SIZE)
         return -1;
@@ -186,10 +187,10 @@ static int header_ok(const uint8_t *map, uint64_t size, uint64_t off, struct mrz
 
 /* Checks and decodes the payload of a validated header into *buf. */
 static int load_payload(ZSTD_DCtx *dctx, const uint8_t *map, uint64_t off, const struct mrz_chunk_info *ci,
-                        uint8_t **buf, size_t *cap, const uint8_t **raw)
+                        uint8_t **buf, size_t *cap, const uint8_t **raw, int verify)
 {
     const uint8_t *payload = map + off + MRZ_CHUNK_HEADER_SIZE;
-    if (mrz_get_le32(map + off + 44) != mrz_crc32c(0, payload, ci->payload_len))
+    if (verify && mrz_get_le32(map + off + 44) != mrz_crc32c(0, payload, ci->payload_len))
         return MRZ_ECORRUPT;
     if (ci->codec == MRZ_CODEC_RAW) {
         if (ci->payload_len != ci->raw_len)
@@ -197,6 +198,8 @@ static int load_payload(ZSTD_DCtx *dctx, const uint8_t *map, uint64_t off, const
         *raw = payload;
         return 0;
     }
+    if (ci->codec == MRZ_CODEC_COLS)
+        return mrz_cols_load(dctx, payload, ci->payload_len, ci->raw_len, buf, cap, raw);
     if (*cap < ci->raw_len || !*buf) {
         size_t ncap = ci->raw_len > 65536 ? ci->raw_len : 65536;
         uint8_t *nb = realloc(*buf, ncap);
@@ -231,16 +234,22 @@ static int next_impl(struct mrz_reader *r, struct mrz_chunk *c, int load)
         }
         if (ok == 1) {
             const uint8_t *raw = NULL;
-            int e;
-            if (load)
-                e = load_payload(r->dctx, r->map, off, &c->info, &r->buf, &r->cap, &raw);
-            else
-                e = mrz_get_le32(r->map + off + 44) ==
-                            mrz_crc32c(0, r->map + off + MRZ_CHUNK_HEADER_SIZE, c->info.payload_len)
-                        ? 0
-                        : MRZ_ECORRUPT;
+            int crc_ok = mrz_get_le32(r->map + off + 44) ==
+                         mrz_crc32c(0, r->map + off + MRZ_CHUNK_HEADER_SIZE, c->info.payload_len);
+            int e = crc_ok ? 0 : MRZ_ECORRUPT;
+            if (crc_ok && load)
+                e = load_payload(r->dctx, r->map, off, &c->info, &r->buf, &r->cap, &raw, 0);
             if (e == MRZ_ENOMEM)
                 return e;
+            if (e != 0 && crc_ok) {
+                /* Whole and checksummed but its content does not decode:
+                 * skip exactly this chunk, as the indexing pass (which does
+                 * not decode) does, so both passes see the same chunks. */
+                note_damage(r, off);
+                r->skipped += MRZ_CHUNK_HEADER_SIZE + c->info.payload_len;
+                r->pos = off + MRZ_CHUNK_HEADER_SIZE + c->info.payload_len;
+                continue;
+            }
             if (e == 0) {
                 r->pos = off + MRZ_CHUNK_HEADER_SIZE + c->info.payload_len;
                 if (seen_insert(r, c->info.stream, c->info.seq))
@@ -286,7 +295,7 @@ int mrz_reader_chunk_at(const struct mrz_reader *r, uint64_t offset, void *dctx,
     if (offset >= r->size || header_ok(r->map, r->size, offset, &c->info) != 1)
         return MRZ_ECORRUPT;
     const uint8_t *raw;
-    int e = load_payload(dctx, r->map, offset, &c->info, scratch, scratch_cap, &raw);
+    int e = load_payload(dctx, r->map, offset, &c->info, scratch, scratch_cap, &raw, 1);
     if (e)
         return e;
     c->offset = offset;
@@ -342,6 +351,7 @@ static int decode_framed(const uint8_t *p, const uint8_t *end, struct mrz_rec *r
     case MRZ_T_THREAD_NAME: case MRZ_T_STRING: U(r->a); S(r->str); break;
     case MRZ_T_REGION_END: U(r->time); break;
     case MRZ_T_LABEL_NEXT: U(r->a); break;
+    case MRZ_T_OPTIONS: U(r->time); U(r->a); U(r->b); break;
     case MRZ_T_LOST: U(r->time); U(r->a); U(r->b); break;
     case MRZ_T_END: U(r->time); U(r->a); U(r->b); U(r->c); U(r->d); break;
     default: break; /* unknown: the caller skips it */

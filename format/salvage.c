@@ -90,7 +90,8 @@ out:
     munmap((void *)map, size);
 }
 
-/* @return 1 if the trace has an END record in stream 0, 0 if not, < 0. */
+/* @return 2 if the trace has an END record in stream 0 that says how the
+ * process ended, 1 if its only ENDs do not know, 0 if it has none, < 0. */
 static int has_end(const char *path)
 {
     struct mrz_reader *r;
@@ -102,7 +103,7 @@ static int has_end(const char *path)
     size_t cap = 0;
     struct mrz_chunk c;
     int found = 0;
-    while (!found && (e = mrz_reader_next_header(r, &c)) > 0) {
+    while (found < 2 && (e = mrz_reader_next_header(r, &c)) > 0) {
         if (c.info.stream != MRZ_STREAM_META)
             continue;
         struct mrz_chunk full;
@@ -113,13 +114,13 @@ static int has_end(const char *path)
         const uint8_t *p = full.raw, *end = full.raw + full.raw_len;
         struct mrz_rec rec;
         while (mrz_decode(&p, end, &d, &rec) > 0)
-            if (rec.type == MRZ_T_END)
-                found = 1;
+            if (rec.type == MRZ_T_END && found < (rec.a != MRZ_END_UNKNOWN ? 2 : 1))
+                found = rec.a != MRZ_END_UNKNOWN ? 2 : 1;
     }
     free(scratch);
     mrz_dctx_free(dctx);
     mrz_reader_close(r);
-    return found ? 1 : e < 0 ? e : 0;
+    return found ? found : e < 0 ? e : 0;
 }
 
 static int append_end(int fd, uint32_t seq, int end_how, int end_value)
@@ -229,7 +230,8 @@ static int complete(int wfd, size_t wip_len, int fd, const char *fd_path, int en
     if (ret >= 0)
         ret = salvage_slots(fd, map, wip_len, &meta_seq);
     /* an unreadable trace gets no END: the reader reports it anyway */
-    if (ret >= 0 && has_end(fd_path) == 0) {
+    int ends = ret >= 0 ? has_end(fd_path) : -1;
+    if (ends == 0 || (ends == 1 && end_how != MRZ_END_UNKNOWN)) {
         int e = append_end(fd, meta_seq, end_how, end_value);
         if (e < 0)
             ret = e;

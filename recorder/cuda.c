@@ -18,7 +18,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cuda.h"
+#include "rec_cuda.h"
 #include "rec.h"
 #ifdef REC_INLINE_HOOKS
 #include "hook.h"
@@ -69,7 +69,7 @@ enum { L_RT, L_DRV, L_PROC };
     X(DRV, cuMemRelease, drv_release, (rc_memhandle h), (h))                                                  \
     X(PROC, cuGetProcAddress, drv_procaddr_v1, (const char *sym, void **pfn, int ver, uint64_t fl),           \
       (sym, pfn, ver, fl))                                                                                    \
-    X(PROC, cuGetProcAddress_v2, drv_procaddr_v2, (const char *sym, void **pfn, int ver, uint64_t fl, int *st), \
+    X(PROC, cuGetProcAddress_v2, drv_procaddr_v2, (const char *sym, void **pfn, int ver, uint64_t fl, unsigned *st), \
       (sym, pfn, ver, fl, st))
 
 #define X_ENUM(l, name, impl, params, args) H_##name,
@@ -79,6 +79,7 @@ struct hook {
     const char *name;
     uint8_t layer;
     void *next;            /* the definition after ours, for the interposer */
+    void *found;           /* a definition the scan found (exported preferred) */
     void *copy[NCOPY];     /* the originals the copy entries run */
     void *entry[NCOPY];    /* the copy entries */
 };
@@ -284,10 +285,10 @@ static rc_result drv_procaddr_v1(void *real, const char *sym, void **pfn, int ve
     return r;
 }
 
-static rc_result drv_procaddr_v2(void *real, const char *sym, void **pfn, int ver, uint64_t fl, int *st)
+static rc_result drv_procaddr_v2(void *real, const char *sym, void **pfn, int ver, uint64_t fl, unsigned *st)
 {
-    rc_result (*f)(const char *, void **, int, uint64_t, int *) =
-        (rc_result(*)(const char *, void **, int, uint64_t, int *))real;
+    rc_result (*f)(const char *, void **, int, uint64_t, unsigned *) =
+        (rc_result(*)(const char *, void **, int, uint64_t, unsigned *))real;
     if (!f)
         return RC_NOT_INITIALIZED;
     rc_result r = f(sym, pfn, ver, fl, st);
@@ -311,14 +312,16 @@ static void *next_of(int id, void *caller);
 CUDA_HOOKS(X_DEFS)
 
 #define X_TABLE(l, name, impl, params, args)                                                                    \
-    [H_##name] = {#name, L_##l, NULL, {NULL}, {(void *)name##_c0, (void *)name##_c1, (void *)name##_c2, (void *)name##_c3}},
+    [H_##name] = {#name, L_##l, NULL, NULL, {NULL}, {(void *)name##_c0, (void *)name##_c1, (void *)name##_c2, (void *)name##_c3}},
 static struct hook hooks[H_COUNT] = {CUDA_HOOKS(X_TABLE)};
 
 static int ours(const void *p) { return (uintptr_t)p >= rec_g.self_lo && (uintptr_t)p < rec_g.self_hi; }
 
 /* The definition the caller would have reached without us, when it is not
  * in the global scope (a cudart that a library dlopen'ed RTLD_LOCAL brought
- * in): looked up in the caller's own object and its dependencies. */
+ * in): looked up in the caller's own object and its dependencies.  Failing
+ * that (a driver loaded RTLD_LOCAL whose own code took the address of its
+ * export, which resolved to ours), the definition the scan found. */
 static void *by_caller(const char *name, void *caller)
 {
     static void *(*open_)(const char *, int);
@@ -352,7 +355,7 @@ static void *next_of(int id, void *caller)
     else
         p = by_caller(h->name, caller);
     rec_tls.busy--;
-    return p;
+    return p ? p : __atomic_load_n(&h->found, __ATOMIC_ACQUIRE);
 }
 
 /* @return the copy entry that runs orig (taking a free copy), or NULL. */
@@ -426,7 +429,6 @@ static void wrap_proc(const char *sym, void **pfn, int ver)
         wrap_ptr(id, pfn);
 }
 
-
 /* ------------------------------------------------------------ dlsym */
 
 void *rec_cuda_resolve_dlsym(void)
@@ -454,6 +456,7 @@ void *rec_cuda_dlsym(void *handle, const char *name)
     void *p = rec_cuda_next_dlsym(handle, name);
     if (!p || rec_tls.busy || rec_g.state != REC_READY)
         return p;
+    rec_modules_after_dlopen(); /* write what a bare-name dlopen loaded */
     int id = hook_by_name(name);
     if (id < 0)
         return p;
@@ -522,11 +525,12 @@ static uint64_t hash_str(const char *s)
     return h;
 }
 
-#ifdef REC_INLINE_HOOKS
-/* One line on stderr: a CUDA function we found but cannot catch. */
-static void complain(const char *fn, const char *path, const char *why)
+/* One line on stderr: a CUDA function we found but cannot patch. */
+static void complain(int id, const char *path, const char *why)
 {
-    const char *parts[] = {"mallocrec: cannot hook ", fn, " in ", path, " (", why, "): its calls are not recorded\n"};
+    const char *parts[] = {"mallocrec: cannot hook ", hooks[id].name, " in ", path, " (", why, "): ",
+                           hooks[id].layer == L_RT ? "its allocations are seen only as the driver calls they make\n"
+                                                   : "calls that reach it through dlsym are not recorded\n"};
     char buf[1024];
     size_t n = 0;
     for (size_t i = 0; i < sizeof parts / sizeof *parts; i++) {
@@ -539,6 +543,7 @@ static void complain(const char *fn, const char *path, const char *why)
     rec_write_all(2, buf, n);
 }
 
+#ifdef REC_INLINE_HOOKS
 static struct { uintptr_t fn; uint16_t id, copy; } patched[MAX_PATCHED];
 static int npatched;
 
@@ -557,7 +562,7 @@ static void patch(int id, const struct rec_elf_want *w, const char *path)
         if (c >= 0)
             __atomic_store_n(&h->copy[c], NULL, __ATOMIC_RELEASE);
         if (e != REC_HOOK_EEXIST)
-            complain(h->name, path, rec_hook_strerror(e));
+            complain(id, path, rec_hook_strerror(e));
         return;
     }
     patched[npatched].fn = w->addr;
@@ -576,28 +581,46 @@ static void examine(const struct dl_phdr_info *info, int is_exe, uintptr_t lo, u
     const char *path = is_exe ? "/proc/self/exe" : info->dlpi_name;
     if (!path || !*path || (rec_g.self_lo >= lo && rec_g.self_lo < hi))
         return;
+    char exe[4096]; /* the program's name for messages */
+    ssize_t n = is_exe ? readlink(path, exe, sizeof exe - 1) : -1;
+    if (n > 0) {
+        exe[n] = 0;
+        path = exe;
+    }
     struct rec_elf_want w[H_COUNT + 1];
     for (int i = 0; i < H_COUNT; i++)
         w[i].name = hooks[i].name;
     w[H_COUNT].name = "cuCtxGetDevice";
-    if (rec_elf_lookup(path, info, w, H_COUNT + 1) <= 0)
+    if (rec_elf_lookup(is_exe ? "/proc/self/exe" : path, info, w, H_COUNT + 1) <= 0)
         return;
     if (w[H_COUNT].addr && w[H_COUNT].exported && (w[H_cuGetProcAddress].addr || w[H_cuGetProcAddress_v2].addr))
         __atomic_store_n(&ctx_get_device, (rc_result(*)(int *))w[H_COUNT].addr, __ATOMIC_RELEASE);
-#ifdef REC_INLINE_HOOKS
+    for (int i = 0; i < H_COUNT; i++)
+        if (w[i].addr && (w[i].exported || !hooks[i].found))
+            __atomic_store_n(&hooks[i].found, (void *)w[i].addr, __ATOMIC_RELEASE);
     int open = 0;
     for (int i = 0; i < H_COUNT; i++) {
         if (!w[i].addr || (hooks[i].layer == L_RT && !is_exe && w[i].exported))
             continue;
+#ifdef REC_INLINE_HOOKS
         if (!open && rec_hook_begin()) {
-            complain(hooks[i].name, path, rec_hook_strerror(REC_HOOK_ECAPSTONE));
+            complain(i, path, rec_hook_strerror(REC_HOOK_ECAPSTONE));
             return;
         }
         open = 1;
         patch(i, &w[i], path);
+#else
+        if (hooks[i].layer == L_RT) { /* one line per object */
+            complain(i, path, "mallocrec was built without inline hooks");
+            break;
+        }
+#endif
     }
+#ifdef REC_INLINE_HOOKS
     if (open)
         rec_hook_end();
+#else
+    (void)open;
 #endif
 }
 
@@ -619,6 +642,8 @@ static void forget(uintptr_t lo, uintptr_t hi)
                 __atomic_store_n(&hooks[i].copy[c], NULL, __ATOMIC_RELEASE);
         if (IN(hooks[i].next))
             __atomic_store_n(&hooks[i].next, NULL, __ATOMIC_RELEASE);
+        if (IN(hooks[i].found))
+            __atomic_store_n(&hooks[i].found, NULL, __ATOMIC_RELEASE);
     }
     if (IN(ctx_get_device))
         __atomic_store_n(&ctx_get_device, NULL, __ATOMIC_RELEASE);
@@ -680,8 +705,12 @@ void rec_cuda_scan(void)
     rec_tls.busy--;
 }
 
+/* A fork while another thread scanned leaves the child's lock taken. */
+static void atfork_child(void) { pthread_mutex_init(&scan_lock, NULL); }
+
 void rec_cuda_init(void)
 {
     rec_cuda_resolve_dlsym();
+    pthread_atfork(NULL, NULL, atfork_child);
     rec_cuda_scan();
 }

@@ -246,9 +246,15 @@ static void finish(int how, int value)
     rec_tls.busy--;
 }
 
+/* Without the status (exit before main, or a program that does not start
+ * through __libc_start_main) the END says so, and the launcher's wait
+ * status, appended by salvage, completes it. */
 __attribute__((destructor)) static void rec_dtor(void)
 {
-    finish(MRZ_END_EXIT, rec_g.have_exit_status ? rec_g.exit_status : 0);
+    if (rec_g.have_exit_status)
+        finish(MRZ_END_EXIT, rec_g.exit_status);
+    else
+        finish(MRZ_END_UNKNOWN, 0);
 }
 
 void rec_thread_dtor(void *arg)

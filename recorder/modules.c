@@ -150,6 +150,15 @@ static int counts_cb(struct dl_phdr_info *info, size_t size, void *arg)
 
 static void scan_locked(void);
 
+void rec_modules_after_dlopen(void)
+{
+    if (!__atomic_load_n(&pending_since, __ATOMIC_RELAXED))
+        return;
+    rec_tls.busy++;
+    rec_modules_check(1);
+    rec_tls.busy--;
+}
+
 /* A cheap test first: dl_iterate_phdr stops after the first object. */
 void rec_modules_check(int wait)
 {

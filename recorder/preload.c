@@ -147,6 +147,7 @@ static inline void record_alloc(struct rec_stream *s, const struct rec_unw_start
 /* @return 1 if the release was recorded. */
 static inline int record_free(struct rec_stream *s, unsigned type, void *p)
 {
+    mrz_ref_prefetch(&s->delta, (uintptr_t)p);
     uint64_t t = rec_ticks();
     if (unlikely(rec_sample_bytes) && !rec_sample_remove((uintptr_t)p))
         return 0;
@@ -169,6 +170,7 @@ REC_EXPORT void *malloc(size_t n)
     struct rec_stream *s = enter();
     void *p = __libc_malloc(n);
     if (s) {
+        mrz_ref_prefetch(&s->delta, (uintptr_t)p);
         uint64_t t = rec_ticks();
         struct rec_unw_start st;
         REC_UNW_HERE(st);
@@ -183,6 +185,7 @@ REC_EXPORT void *calloc(size_t n, size_t m)
     struct rec_stream *s = enter();
     void *p = __libc_calloc(n, m);
     if (s) {
+        mrz_ref_prefetch(&s->delta, (uintptr_t)p);
         uint64_t t = rec_ticks();
         struct rec_unw_start st;
         REC_UNW_HERE(st);
@@ -206,6 +209,7 @@ static inline void *do_realloc(const struct rec_unw_start *st, unsigned kind, vo
         released = record_free(s, MRZ_T_REALLOC_FREE, old);
     void *p = __libc_realloc(old, n);
     if (s) {
+        mrz_ref_prefetch(&s->delta, (uintptr_t)p);
         uint64_t t = rec_ticks();
         if (unlikely(rec_sample_bytes) && released && !p) {
             rec_reserve(s, MRZ_HOT_MAX);

@@ -77,7 +77,8 @@ static struct {
     pthread_mutex_t m;
     ZSTD_CCtx *c;
     uint8_t *out;
-} pool[POOL] = {[0 ... POOL - 1] = {PTHREAD_MUTEX_INITIALIZER, NULL, NULL}};
+    uint8_t *cols;     /* working memory of the column codec */
+} pool[POOL] = {[0 ... POOL - 1] = {PTHREAD_MUTEX_INITIALIZER, NULL, NULL, NULL}};
 
 static int pool_take(uint32_t hint)
 {
@@ -108,6 +109,8 @@ void rec_pool_unlock_all(int reinit)
 
 /* ------------------------------------------------------------ streams */
 
+_Static_assert(REC_MAX_SLOTS <= MRZ_STREAM_MAX, "a slot per stream: readers refuse larger stream numbers");
+
 static size_t slot_stride(void) { return MRZ_SLOT_HEADER + REC_SLOT_SIZE; }
 
 static void stream_rebase(struct rec_stream *s)
@@ -130,10 +133,14 @@ void rec_flush(struct rec_stream *s)
             ZSTD_customMem mem = {z_alloc, z_free, NULL};
             pool[i].c = ZSTD_createCCtx_advanced(mem);
             pool[i].out = rec_mmap(mrz_chunk_bound(REC_SLOT_SIZE));
+            pool[i].cols = rec_mmap(mrz_cols_scratch_size(REC_SLOT_SIZE));
         }
         struct mrz_chunk_info ci = {.stream = sl->stream, .seq = sl->seq, .base_ticks = sl->base_ticks,
                                     .base_ns = sl->base_ns};
-        long n = pool[i].out ? mrz_chunk_encode(pool[i].out, pool[i].c, rec_g.level, &ci, sl->data, used) : -1;
+        long n = !pool[i].out ? -1
+                 : pool[i].cols && pool[i].c ? mrz_chunk_encode_cols(pool[i].out, pool[i].c, rec_g.level, &ci, sl->data, used,
+                                                        pool[i].cols)
+                                : mrz_chunk_encode(pool[i].out, pool[i].c, rec_g.level, &ci, sl->data, used);
         if (n > 0)
             rec_write_all(rec_g.fd, pool[i].out, (size_t)n);
         pthread_mutex_unlock(&pool[i].m);
@@ -180,7 +187,7 @@ static struct rec_stream *stream_new(void)
     struct rec_stream *s = rec_mmap(sizeof *s);
     if (!s)
         return NULL;
-    if (rec_stack_table_init(s, 4096)) {
+    if (rec_stack_table_init(s, 256)) { /* grows; small stays in L1 */
         rec_munmap(s, sizeof *s);
         return NULL;
     }

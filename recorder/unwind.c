@@ -424,8 +424,7 @@ static struct rec_unw_rule compute(uintptr_t ip)
     return out;
 }
 
-static __attribute__((noinline)) const struct rec_unw_rule *miss(struct rec_unw *u, struct rec_unw_rule *e,
-                                                                   uintptr_t ip)
+static __attribute__((noinline)) const struct rec_unw_rule *miss(struct rec_unw_rule *e, uintptr_t ip)
 {
     *e = compute(ip);
     return e;
@@ -442,17 +441,20 @@ static inline uint32_t slot_of(uintptr_t ip)
 
 /* Checks, from frame q outward, that what the last walk read beyond frame q
  * is still in place: the return address slots of frames q-1 .. 0 and the rbp
- * slots read stepping out of frames q .. 1.
+ * slots read stepping out of frames q .. 1 (a frame without one points its
+ * rbp_slot at the rbp the walk recorded, which always compares equal).
  * @return -1 when all are, else the largest k such that frames above k
  *         cannot be reused (a reuse at k or below may still be). */
 static inline int changed_below(const struct rec_unw *u, int q)
 {
-    for (int k = q - 1; k >= 0; k--) {
-        if (((const uintptr_t *)u->sp[k])[-1] != u->ip[k])
+    uintptr_t bad = 0;
+    for (int k = 0; k < q; k++)
+        bad |= (((const uintptr_t *)u->sp[k])[-1] ^ u->ip[k]) | (*(const uintptr_t *)u->rbp_slot[k + 1] ^ u->rbp[k]);
+    if (__builtin_expect(!bad, 1))
+        return -1;
+    for (int k = q - 1; k >= 0; k--)
+        if (((const uintptr_t *)u->sp[k])[-1] != u->ip[k] || *(const uintptr_t *)u->rbp_slot[k + 1] != u->rbp[k])
             return k;
-        if (u->rbp_slot[k + 1] && *(const uintptr_t *)u->rbp_slot[k + 1] != u->rbp[k])
-            return k;
-    }
     return -1;
 }
 
@@ -473,6 +475,8 @@ int rec_unwind(struct rec_unw *u, const struct rec_unw_start *st, int max, uintp
     int q = u->complete ? (int)u->n - 1 : -1; /* the last walk's frame to compare with */
     int limit = q + 1;                        /* reuse only at frames below this */
     int w = 0, skipping = 1, complete = 0, n;
+    static const struct rec_unw_rule none = {0, 0, 0, REC_UNW_GIVEUP, 0};
+    const struct rec_unw_rule *r = &none;
     for (;;) {
         if (skipping) {
             if (ip >= skip_lo && ip < skip_hi)
@@ -494,7 +498,7 @@ int rec_unwind(struct rec_unw *u, const struct rec_unw_start *st, int max, uintp
                     u->ip[d] = u->t[f].ip;
                     u->sp[d] = u->t[f].sp;
                     u->rbp[d] = u->t[f].rbp;
-                    u->rbp_slot[d] = u->t[f].rbp_slot;
+                    u->rbp_slot[d] = u->t[f].rbp_slot ? u->t[f].rbp_slot : (uintptr_t)&u->rbp[d - 1];
                     uint32_t fl = u->t[f].flags;
                     u->needs_rbp[d] = (fl & F_RBP_BASED) || (!(fl & F_RBP_SAVED) && u->needs_rbp[d - 1]);
                 }
@@ -513,8 +517,11 @@ int rec_unwind(struct rec_unw *u, const struct rec_unw_start *st, int max, uintp
         u->t[w].flags = 0;
         w++;
     step:;
-        struct rec_unw_rule *e = &u->cache[slot_of(ip)];
-        const struct rec_unw_rule *r = e->ip == ip ? e : miss(u, e, ip);
+        /* recursion repeats a return address: its rule is the last one */
+        if (ip != r->ip) {
+            struct rec_unw_rule *e = &u->cache[slot_of(ip)];
+            r = e->ip == ip ? e : miss(e, ip);
+        }
         if (r->kind >= REC_UNW_END) {
             if (r->kind == REC_UNW_END && !skipping) {
                 complete = 1;
@@ -523,7 +530,7 @@ int rec_unwind(struct rec_unw *u, const struct rec_unw_start *st, int max, uintp
             goto giveup;
         }
         uintptr_t cfa = (r->kind == REC_UNW_RBP ? rbp : sp) + (uintptr_t)(intptr_t)r->cfa_off;
-        if (cfa <= sp || cfa > hi || (cfa & 7))
+        if (cfa - sp - 1 >= hi - sp || (cfa & 7)) /* not in (sp, hi] */
             goto giveup;
         uint32_t fl = r->kind == REC_UNW_RBP ? F_RBP_BASED : 0;
         if (r->flags & REC_UNW_RBP_SAVED) {
@@ -547,7 +554,7 @@ int rec_unwind(struct rec_unw *u, const struct rec_unw_start *st, int max, uintp
         u->ip[i] = u->t[f].ip;
         u->sp[i] = u->t[f].sp;
         u->rbp[i] = u->t[f].rbp;
-        u->rbp_slot[i] = u->t[f].rbp_slot;
+        u->rbp_slot[i] = u->t[f].rbp_slot || !i ? u->t[f].rbp_slot : (uintptr_t)&u->rbp[i - 1];
         uint32_t fl = u->t[f].flags;
         u->needs_rbp[i] = (fl & F_RBP_BASED) || (!(fl & F_RBP_SAVED) && i > 0 && u->needs_rbp[i - 1]);
     }

@@ -59,7 +59,8 @@ struct rec_unw {
     uint64_t walks, fallbacks, reused; /* statistics */
     /* The last walk, outermost frame first: frame k was found at stack
      * pointer sp[k] (its return address read from sp[k] - 8) with rbp[k];
-     * stepping out of it read the next outer rbp from rbp_slot[k] (0: none);
+     * stepping out of it read the next outer rbp from rbp_slot[k] (where it
+     * read none: &rbp[k - 1], so that a check of the slot always passes);
      * needs_rbp[k]: the walk from k outward used that rbp. */
     uint32_t n;
     uint32_t complete;            /* it reached the outermost frame */

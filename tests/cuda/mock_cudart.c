@@ -38,11 +38,11 @@ static struct {
 } drv;
 static cudaError_t init_error;
 static pthread_once_t once = PTHREAD_ONCE_INIT;
-static void *state;
+void *mock_rt_state; /* kept, so the allocation is made */
 
 static void load(void)
 {
-    state = malloc(MOCK_RT_STATE);
+    mock_rt_state = malloc(MOCK_RT_STATE);
     void *h = dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
     CUresult (*gpa)(const char *, void **, int, uint64_t, int *) = NULL;
     if (h)

@@ -1,4 +1,4 @@
-/* cuda.h — what the recorder's CUDA layer needs: the few CUDA runtime and
+/* rec_cuda.h — what the recorder's CUDA layer needs: the few CUDA runtime and
  * driver types it wraps (declared here, so the recorder builds without the
  * CUDA toolkit; tests/cuda/abi_check.c compares them with the toolkit's
  * headers where those exist), and the ELF symbol reader that finds CUDA
@@ -41,12 +41,14 @@ struct rec_elf_want {
     uint8_t exported;     /* out: defined in .dynsym with default visibility */
 };
 
-/** Looks the wanted function symbols up in the file of a loaded object
- * (.dynsym, then .symtab).  A symbol counts only when its first bytes in
- * memory equal the file's: a file replaced since it was loaded, or a
- * function another tool has already patched, is never reported.
+/** Looks the wanted function symbols up in a loaded object: its dynamic
+ * symbol table in memory (exported definitions), then the .symtab of its
+ * file at path (static ones), where a symbol counts only when its first
+ * bytes in memory equal the file's: a file replaced since it was loaded, or
+ * a function another tool has already patched, is never reported.
  * @param info  the object, from dl_iterate_phdr (load bias, segments)
- * @return the number found, or -1 when path is not a readable 64-bit ELF. */
+ * @param path  its file, or NULL for none
+ * @return the number found. */
 __attribute__((visibility("hidden"))) int rec_elf_lookup(const char *path, const struct dl_phdr_info *info,
                                                          struct rec_elf_want *w, int nw);
 
