@@ -490,50 +490,53 @@ static void sift_down(struct rp_engine *e, uint32_t i)
     }
 }
 
+static int by_seq(const void *a, const void *b)
+{
+    uint32_t x = ((const struct chunk_ref *)a)->seq, y = ((const struct chunk_ref *)b)->seq;
+    return x < y ? -1 : x > y;
+}
+
+/* One cursor per stream present in the file (stream numbers may be sparse). */
 static int index_chunks(struct rp_engine *e)
 {
     struct mrz_chunk ch;
+    struct rp_vec32 slot = {0}; /* stream -> cursor index + 1 */
     int k;
     mrz_reader_rewind(e->r);
     while ((k = mrz_reader_next_header(e->r, &ch)) > 0) {
-        uint32_t s = ch.info.stream;
-        if (s >= e->ncur) {
-            uint32_t n = s + 1;
-            struct cursor *nc = realloc(e->cur, n * sizeof *nc);
-            if (!nc)
+        uint32_t s = ch.info.stream, i = rp_vec32_get(&slot, s);
+        if (!i) {
+            struct cursor *nc = realloc(e->cur, (e->ncur + 1) * sizeof *nc);
+            if (!nc || rp_vec32_set(&slot, s, e->ncur + 1)) {
+                if (nc)
+                    e->cur = nc;
+                rp_vec32_free(&slot);
                 return MRZ_ENOMEM;
-            memset(nc + e->ncur, 0, (n - e->ncur) * sizeof *nc);
-            for (uint32_t i = e->ncur; i < n; i++)
-                nc[i].stream = i;
+            }
             e->cur = nc;
-            e->ncur = n;
+            memset(&nc[e->ncur], 0, sizeof *nc);
+            nc[e->ncur].stream = s;
+            i = ++e->ncur;
         }
-        struct cursor *c = &e->cur[s];
+        struct cursor *c = &e->cur[i - 1];
         if (c->nchunks == c->cap) {
             uint32_t ncap = c->cap ? c->cap * 2 : 16;
             struct chunk_ref *nr = realloc(c->chunks, ncap * sizeof *nr);
-            if (!nr)
+            if (!nr) {
+                rp_vec32_free(&slot);
                 return MRZ_ENOMEM;
+            }
             c->chunks = nr;
             c->cap = ncap;
         }
         c->chunks[c->nchunks++] = (struct chunk_ref){ch.info.seq, ch.offset};
     }
+    rp_vec32_free(&slot);
     if (k < 0)
         return k;
     /* a stream's chunks in seq order (salvaged ones are appended late) */
-    for (uint32_t i = 0; i < e->ncur; i++) {
-        struct cursor *c = &e->cur[i];
-        for (uint32_t a = 1; a < c->nchunks; a++) {
-            struct chunk_ref x = c->chunks[a];
-            uint32_t b = a;
-            while (b > 0 && c->chunks[b - 1].seq > x.seq) {
-                c->chunks[b] = c->chunks[b - 1];
-                b--;
-            }
-            c->chunks[b] = x;
-        }
-    }
+    for (uint32_t i = 0; i < e->ncur; i++)
+        qsort(e->cur[i].chunks, e->cur[i].nchunks, sizeof *e->cur[i].chunks, by_seq);
     return 0;
 }
 

@@ -11,13 +11,14 @@
 
 #include "mrz.h"
 
-enum { C_TAG, C_TIME, C_FREF, C_AREF, C_FPTR, C_APTR, C_SIZE, C_STACK, C_REST, NCOLS };
-
-/* Tags: the record's type byte, except that a hot record whose pointer is
- * explicit (ref 0) gets 0x80 | type, and a framed record of type >= 0x80
- * gets TAG_ESCAPE with its type byte in C_REST. */
-#define TAG_EXPLICIT 0x80
-#define TAG_ESCAPE 0x80
+/* Column and tag names of mrz_codec.h, short. */
+enum {
+    C_TAG = MRZ_C_TAG, C_TIME = MRZ_C_TIME, C_FREF = MRZ_C_FREF, C_AREF = MRZ_C_AREF, C_FPTR = MRZ_C_FPTR,
+    C_APTR = MRZ_C_APTR, C_SIZE = MRZ_C_SIZE, C_STACK = MRZ_C_STACK, C_REST = MRZ_C_REST, NCOLS = MRZ_NCOLS
+};
+#define TAG_EXPLICIT MRZ_TAG_EXPLICIT
+#define TAG_ESCAPE MRZ_TAG_ESCAPE
+#define TAG_ROWS MRZ_TAG_ROWS
 
 /* Where a column lives while it is being built or read. */
 struct col { uint8_t *p, *end; };
@@ -198,19 +199,53 @@ static int split(const uint8_t *raw, size_t n, struct col *c)
 
 size_t mrz_cols_scratch_size(size_t raw_len) { return NCOLS * (raw_len + 16); }
 
+void mrz_cols_take_rows(struct mrz_ref_cache *w, const uint8_t *upto)
+{
+    size_t from = w->rows_done, to = (size_t)(upto - w->rows);
+    if (to < from || w->broken) {
+        w->broken = 1;
+        return;
+    }
+    if (to == from)
+        return;
+    uint8_t *r = w->cur[C_REST];
+    if ((size_t)(w->col[C_REST] + 2 * w->col_cap - r) < to - from + MRZ_VARINT_MAX ||
+        (size_t)(w->col[C_TAG] + w->col_cap - w->cur[C_TAG]) < 1) {
+        w->broken = 1;
+        return;
+    }
+    *w->cur[C_TAG]++ = TAG_ROWS;
+    r = mrz_put_uvar(r, to - from);
+    memcpy(r, w->rows + from, to - from);
+    w->cur[C_REST] = r + (to - from);
+    w->rows_done = to;
+}
+
 long mrz_chunk_encode_cols(uint8_t *out, void *cctx, int level, const struct mrz_chunk_info *info,
-                           const uint8_t *raw, size_t raw_len, uint8_t *scratch)
+                           const uint8_t *raw, size_t raw_len, uint8_t *scratch, struct mrz_ref_cache *w)
 {
     if (raw_len > MRZ_CHUNK_RAW_MAX || !cctx)
         return mrz_chunk_encode(out, cctx, level, info, raw, raw_len);
     struct col c[NCOLS];
     uint8_t *start[NCOLS];
-    for (int i = 0; i < NCOLS; i++) {
-        start[i] = c[i].p = scratch + (size_t)i * (raw_len + 16);
-        c[i].end = c[i].p + raw_len + 16;
+    if (w && w->col[0] && !w->broken && w->rows == raw && w->rows_done <= raw_len) {
+        /* the writer kept the columns: only the records after its last
+         * hot one are still to take in */
+        mrz_cols_take_rows(w, raw + raw_len);
     }
-    if (split(raw, raw_len, c))
-        return mrz_chunk_encode(out, cctx, level, info, raw, raw_len);
+    if (w && w->col[0] && !w->broken && w->rows == raw && w->rows_done == raw_len) {
+        for (int i = 0; i < NCOLS; i++) {
+            start[i] = w->col[i];
+            c[i].p = w->cur[i];
+        }
+    } else {
+        for (int i = 0; i < NCOLS; i++) {
+            start[i] = c[i].p = scratch + (size_t)i * (raw_len + 16);
+            c[i].end = c[i].p + raw_len + 16;
+        }
+        if (split(raw, raw_len, c))
+            return mrz_chunk_encode(out, cctx, level, info, raw, raw_len);
+    }
     /* column table, then the frames */
     uint8_t *payload = out + MRZ_CHUNK_HEADER_SIZE, *q = payload;
     *q++ = NCOLS;
@@ -272,6 +307,13 @@ static int join(struct col *c, uint8_t *out, size_t raw_len)
     struct col o = {out, out + raw_len};
     while (c[C_TAG].p < c[C_TAG].end) {
         uint8_t tag = *c[C_TAG].p++;
+        if (tag == TAG_ROWS) {
+            uint64_t len;
+            if (mrz_get_uvar((const uint8_t **)&c[C_REST].p, c[C_REST].end, &len) ||
+                cpbytes((const uint8_t **)&c[C_REST].p, c[C_REST].end, &o, len))
+                return -1;
+            continue;
+        }
         uint8_t t = tag == TAG_ESCAPE ? 0 : tag >= TAG_EXPLICIT ? (uint8_t)(tag & 0x7f) : tag;
         int explicit = tag > TAG_EXPLICIT;
         if (tag == TAG_ESCAPE) {

@@ -156,9 +156,11 @@ void mrz_chunk_header(uint8_t *h, const struct mrz_chunk_info *info, uint8_t cod
  * each compressed on its own (smaller traces).  Falls back to codec 1 for a
  * payload it cannot split.  cctx must not be NULL.
  * @param scratch  mrz_cols_scratch_size(raw_len) bytes of working memory
+ * @param w        the writer's cache when it kept raw's columns (struct
+ *                 mrz_ref_cache), so no split is needed; or NULL
  * @return bytes written, or a negative MRZ_E* code. */
 long mrz_chunk_encode_cols(uint8_t *out, void *cctx, int level, const struct mrz_chunk_info *info,
-                           const uint8_t *raw, size_t raw_len, uint8_t *scratch);
+                           const uint8_t *raw, size_t raw_len, uint8_t *scratch, struct mrz_ref_cache *w);
 size_t mrz_cols_scratch_size(size_t raw_len);
 /** Decodes a codec 2 payload of n bytes into raw_len bytes at *buf (grown
  * with realloc; also holds the columns).  @return 0, MRZ_ECORRUPT or

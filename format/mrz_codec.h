@@ -97,12 +97,45 @@ static inline void mrz_put_le16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)v; p[1
 #define MRZ_RING (1u << MRZ_RING_BITS)
 #define MRZ_REF_CACHE_BITS 14
 
-/* Writer-side memory of the chunk's recent pointers: slot[hash(ptr)] holds
- * (ptr >> 4) << 21 | is_alloc << 20 | the record's number on its side.
- * 8-byte slots keep the table small (cache misses are its cost); pointers
- * it cannot hold (not 16-aligned, above 2^47) are simply written out. */
+/* Chunk codec 2 (format/columns.c) stores a chunk's records as columns:
+ * one tag byte per record, then each kind of field in a column of its own. */
+enum mrz_col {
+    MRZ_C_TAG,    /* a tag per record (below) */
+    MRZ_C_TIME,   /* Δtime of ALLOC, FREE, REALLOC_FREE */
+    MRZ_C_FREF,   /* ref k >= 1 of FREE, REALLOC_FREE */
+    MRZ_C_AREF,   /* ref k >= 1 of ALLOC */
+    MRZ_C_FPTR,   /* explicit Δptr of FREE, REALLOC_FREE */
+    MRZ_C_APTR,   /* explicit Δptr of ALLOC */
+    MRZ_C_SIZE,   /* size of ALLOC */
+    MRZ_C_STACK,  /* stack of ALLOC */
+    MRZ_C_REST,   /* everything else, in record order */
+    MRZ_NCOLS
+};
+/* Tags: the record's type byte, except that an ALLOC, FREE or REALLOC_FREE
+ * with an explicit pointer (ref 0) is 0x80 | type; a framed record of type
+ * >= 0x80 is MRZ_TAG_ESCAPE with its type byte in REST; MRZ_TAG_ROWS is a
+ * run of records kept as they are: uvar length, then the bytes, in REST. */
+#define MRZ_TAG_EXPLICIT 0x80
+#define MRZ_TAG_ESCAPE 0x80
+#define MRZ_TAG_ROWS 0xff
+
+/* The writer's memory of its chunk: slot[hash(ptr)] holds
+ * (ptr >> 4) << 21 | is_alloc << 20 | the record's number on its side, to
+ * find refs (8-byte slots keep the table small: cache misses are its cost;
+ * pointers it cannot hold, not 16-aligned or above 2^47, are written out).
+ * When col[0] is set, the hot encoders also append each record's fields to
+ * the columns of codec 2 while they write the record itself at `rows`, so a
+ * chunk is compressed without splitting its payload first
+ * (mrz_chunk_encode_cols); records written at `rows` by other means are
+ * taken in as MRZ_TAG_ROWS runs.  col[i] holds col_cap bytes plus 32 of
+ * slack. */
 struct mrz_ref_cache {
     uint64_t slot[1u << MRZ_REF_CACHE_BITS];
+    uint8_t *col[MRZ_NCOLS], *cur[MRZ_NCOLS];
+    size_t col_cap;
+    const uint8_t *rows;        /* where the chunk's records start */
+    size_t rows_done;           /* bytes of them in the columns */
+    int broken;                 /* the columns do not hold this chunk */
 };
 
 /* Per-chunk delta state.  Reset at every chunk start (time to the chunk's
@@ -129,14 +162,20 @@ static inline void mrz_delta_reset(struct mrz_delta *d, uint64_t base_ticks)
 }
 
 /** Starts a writer's next chunk, keeping its cache (may be NULL) but
- * forgetting the pointers it holds: they are not in the new chunk. */
+ * forgetting the pointers and columns it holds: they are not in the new
+ * chunk. */
 static inline void mrz_delta_rebase(struct mrz_delta *d, uint64_t base_ticks)
 {
     struct mrz_ref_cache *c = d->cache;
     mrz_delta_reset(d, base_ticks);
     d->cache = c;
-    if (c)
+    if (c) {
         memset(c->slot, 0, sizeof c->slot);
+        for (int i = 0; i < MRZ_NCOLS; i++)
+            c->cur[i] = c->col[i];
+        c->rows_done = 0;
+        c->broken = 0;
+    }
 }
 
 /* Largest encoding of one hot record: type + 7 varints. */
@@ -147,9 +186,9 @@ static inline uint64_t *mrz_ref_slot(const struct mrz_ref_cache *c, uint64_t ptr
     return (uint64_t *)&c->slot[(ptr * 0x9e3779b97f4a7c15ull) >> (64 - MRZ_REF_CACHE_BITS)];
 }
 
-/* Writes ptr as a ref (and Δptr when explicit) and remembers it.
- * is_alloc: the record is an ALLOC (it refers back to releases). */
-static inline uint8_t *mrz_put_ref(uint8_t *p, struct mrz_delta *d, uint64_t ptr, unsigned is_alloc)
+/* @return ptr's ref (0: explicit) and remembers ptr; d->ptr is the caller's
+ * to update.  is_alloc: the record is an ALLOC (it refers back to releases). */
+static inline uint64_t mrz_ref_of(struct mrz_delta *d, uint64_t ptr, unsigned is_alloc)
 {
     struct mrz_ref_cache *c = d->cache;
     uint64_t mine = is_alloc ? d->nalloc : d->nfree, theirs = is_alloc ? d->nfree : d->nalloc;
@@ -158,15 +197,10 @@ static inline uint8_t *mrz_put_ref(uint8_t *p, struct mrz_delta *d, uint64_t ptr
         *sl = (ptr >> 4) << 21 | (uint64_t)is_alloc << 20 | mine;
         /* a release of the other side, of this pointer, at most MRZ_RING back */
         uint64_t k = theirs - (e & 0xfffff);
-        if ((e >> 20) == ((ptr >> 4) << 1 | !is_alloc) && k - 1 < MRZ_RING) {
-            d->ptr = ptr;
-            return mrz_put_uvar(p, k);
-        }
+        if ((e >> 20) == ((ptr >> 4) << 1 | !is_alloc) && k - 1 < MRZ_RING)
+            return k;
     }
-    *p++ = 0;
-    p = mrz_put_svar(p, (int64_t)(ptr - d->ptr));
-    d->ptr = ptr;
-    return p;
+    return 0;
 }
 
 /** Starts loading the cache slot of ptr, for a record to be encoded a
@@ -177,19 +211,89 @@ static inline void mrz_ref_prefetch(const struct mrz_delta *d, uint64_t ptr)
         __builtin_prefetch(mrz_ref_slot(d->cache, ptr), 1);
 }
 
+/* Takes the records written at c->rows since the columns last took one, up
+ * to `upto`, into the columns as a MRZ_TAG_ROWS run (format/columns.c). */
+void mrz_cols_take_rows(struct mrz_ref_cache *c, const uint8_t *upto);
+
+/* Column writing: a varint is built in a register and stored, 8 bytes at a
+ * time, into its column and into the record (writing bytes and reading them
+ * back would stall on store forwarding).  The record's buffer has
+ * MRZ_HOT_MAX bytes of room and the columns 32 bytes of slack. */
+static inline uint8_t *mrz_col_uvar(uint8_t *p, uint8_t **col, uint64_t v)
+{
+    uint64_t w;
+    size_t n;
+    if (v < 0x80) {
+        w = v, n = 1;
+    } else if (v < 0x4000) {
+        w = (v & 0x7f) | 0x80 | (v >> 7) << 8, n = 2;
+    } else if (v < (1ull << 56)) {
+        w = 0, n = 0;
+        do {
+            w |= ((v & 0x7f) | (v >= 0x80 ? 0x80 : 0)) << (8 * n);
+            v >>= 7;
+            n++;
+        } while (v);
+    } else {
+        uint8_t *c = *col, *e = mrz_put_uvar(c, v);
+        memcpy(p, c, MRZ_VARINT_MAX);
+        *col = e;
+        return p + (e - c);
+    }
+    memcpy(*col, &w, 8);
+    memcpy(p, &w, 8);
+    *col += n;
+    return p + n;
+}
+
+static inline int mrz_cols_on(const struct mrz_ref_cache *c, const uint8_t *p)
+{
+    if (!c || !c->col[0] || c->broken)
+        return 0;
+    if ((size_t)(p - c->rows) != c->rows_done)
+        mrz_cols_take_rows((struct mrz_ref_cache *)c, p);
+    return !c->broken;
+}
+
 /** Encodes an ALLOC record (type = its kind, 1..15).
  * @param align  written only for kinds that take an alignment (mrz_kind_has_align).
  * Precondition: MRZ_HOT_MAX bytes writable. @return the byte after it. */
 static inline uint8_t *mrz_enc_alloc(uint8_t *p, struct mrz_delta *d, unsigned kind, uint64_t t,
                                      uint64_t ptr, uint64_t size, uint64_t stack, uint64_t align)
 {
-    *p++ = (uint8_t)kind;
-    p = mrz_put_uvar(p, t - d->time);
-    p = mrz_put_ref(p, d, ptr, 1);
-    p = mrz_put_uvar(p, size);
-    p = mrz_put_uvar(p, stack);
-    if (kind >= 5 && kind <= 7)
-        p = mrz_put_uvar(p, align);
+    uint64_t k = mrz_ref_of(d, ptr, 1);
+    struct mrz_ref_cache *c = d->cache;
+    if (mrz_cols_on(c, p)) {
+        *p++ = (uint8_t)kind;
+        p = mrz_col_uvar(p, &c->cur[MRZ_C_TIME], t - d->time);
+        if (k) {
+            p = mrz_col_uvar(p, &c->cur[MRZ_C_AREF], k);
+            *c->cur[MRZ_C_TAG]++ = (uint8_t)kind;
+        } else {
+            *p++ = 0;
+            p = mrz_col_uvar(p, &c->cur[MRZ_C_APTR], mrz_zigzag((int64_t)(ptr - d->ptr)));
+            *c->cur[MRZ_C_TAG]++ = (uint8_t)(MRZ_TAG_EXPLICIT | kind);
+        }
+        p = mrz_col_uvar(p, &c->cur[MRZ_C_SIZE], size);
+        p = mrz_col_uvar(p, &c->cur[MRZ_C_STACK], stack);
+        if (kind >= 5 && kind <= 7)
+            p = mrz_col_uvar(p, &c->cur[MRZ_C_REST], align);
+        c->rows_done = (size_t)(p - c->rows);
+    } else {
+        *p++ = (uint8_t)kind;
+        p = mrz_put_uvar(p, t - d->time);
+        if (k) {
+            p = mrz_put_uvar(p, k);
+        } else {
+            *p++ = 0;
+            p = mrz_put_svar(p, (int64_t)(ptr - d->ptr));
+        }
+        p = mrz_put_uvar(p, size);
+        p = mrz_put_uvar(p, stack);
+        if (kind >= 5 && kind <= 7)
+            p = mrz_put_uvar(p, align);
+    }
+    d->ptr = ptr;
     d->time = t;
     d->nalloc++;
     return p;
@@ -198,9 +302,31 @@ static inline uint8_t *mrz_enc_alloc(uint8_t *p, struct mrz_delta *d, unsigned k
 /** Encodes a FREE or REALLOC_FREE record.  @return the byte after it. */
 static inline uint8_t *mrz_enc_free(uint8_t *p, struct mrz_delta *d, unsigned type, uint64_t t, uint64_t ptr)
 {
-    *p++ = (uint8_t)type;
-    p = mrz_put_uvar(p, t - d->time);
-    p = mrz_put_ref(p, d, ptr, 0);
+    uint64_t k = mrz_ref_of(d, ptr, 0);
+    struct mrz_ref_cache *c = d->cache;
+    if (mrz_cols_on(c, p)) {
+        *p++ = (uint8_t)type;
+        p = mrz_col_uvar(p, &c->cur[MRZ_C_TIME], t - d->time);
+        if (k) {
+            p = mrz_col_uvar(p, &c->cur[MRZ_C_FREF], k);
+            *c->cur[MRZ_C_TAG]++ = (uint8_t)type;
+        } else {
+            *p++ = 0;
+            p = mrz_col_uvar(p, &c->cur[MRZ_C_FPTR], mrz_zigzag((int64_t)(ptr - d->ptr)));
+            *c->cur[MRZ_C_TAG]++ = (uint8_t)(MRZ_TAG_EXPLICIT | type);
+        }
+        c->rows_done = (size_t)(p - c->rows);
+    } else {
+        *p++ = (uint8_t)type;
+        p = mrz_put_uvar(p, t - d->time);
+        if (k) {
+            p = mrz_put_uvar(p, k);
+        } else {
+            *p++ = 0;
+            p = mrz_put_svar(p, (int64_t)(ptr - d->ptr));
+        }
+    }
+    d->ptr = ptr;
     d->time = t;
     d->nfree++;
     return p;

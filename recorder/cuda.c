@@ -103,6 +103,8 @@ static uint64_t smul(uint64_t a, uint64_t b)
     return __builtin_mul_overflow(a, b, &r) ? UINT64_MAX : r;
 }
 
+/* The current context's device.  What the driver allocates for asking
+ * (a thread's first use of its TLS) is the recorder's, not the program's. */
 static int cur_device(void)
 {
     rc_result (*f)(int *) = __atomic_load_n(&ctx_get_device, __ATOMIC_ACQUIRE);
@@ -110,8 +112,10 @@ static int cur_device(void)
     if (!f)
         return 0;
     depth++;
+    rec_tls.busy++;
     if (f(&d) || d < 0)
         d = 0;
+    rec_tls.busy--;
     depth--;
     return d;
 }

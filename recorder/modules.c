@@ -22,7 +22,7 @@ static uint32_t nknown, next_id;
 static unsigned long last_adds, last_subs;
 /* Earliest dlopen entry not yet followed by a scan (0: none), and the load
  * time given to the objects the running scan finds. */
-static uint64_t pending_since, load_time;
+static uint64_t pending_since, load_time, last_unload;
 
 static uint64_t hash_str(const char *s)
 {
@@ -37,7 +37,7 @@ void rec_modules_reset(void)
     nknown = 0;
     next_id = 0;
     last_adds = last_subs = 0;
-    pending_since = 0;
+    pending_since = last_unload = 0;
 }
 
 void rec_modules_note_load(uint64_t t)
@@ -105,15 +105,19 @@ static void emit_module(const struct dl_phdr_info *info, const char *path, uint3
     rec_commit(m);
 }
 
+struct scan { int index, emit; };
+
+/* Pass 1 (emit 0) marks the known objects still loaded; pass 2 writes the
+ * new ones. */
 static int scan_cb(struct dl_phdr_info *info, size_t size, void *arg)
 {
     (void)size;
-    int *index = arg;
+    struct scan *sc = arg;
     const char *name = info->dlpi_name ? info->dlpi_name : "";
     char exe[4096];
     if (!*name) {
         /* the first object is the main program; other nameless ones are rare */
-        if ((*index)++ == 0) {
+        if (sc->index++ == 0) {
             ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
             exe[n > 0 ? n : 0] = 0;
             name = exe;
@@ -121,7 +125,7 @@ static int scan_cb(struct dl_phdr_info *info, size_t size, void *arg)
             name = "[unnamed]";
         }
     } else {
-        (*index)++;
+        sc->index++;
     }
     uint64_t h = hash_str(name);
     for (uint32_t i = 0; i < nknown; i++) {
@@ -130,7 +134,7 @@ static int scan_cb(struct dl_phdr_info *info, size_t size, void *arg)
             return 0;
         }
     }
-    if (nknown >= MAX_MODULES)
+    if (!sc->emit || nknown >= MAX_MODULES)
         return 0;
     known[nknown] = (struct known){info->dlpi_addr, h, next_id++, 1};
     emit_module(info, name, known[nknown].id);
@@ -189,16 +193,12 @@ static void scan_locked(void)
         return;
     last_adds = c[0];
     last_subs = c[1];
-    /* objects a dlopen brought in count as loaded when it was called: their
-     * constructors may allocate before this scan */
-    load_time = __atomic_exchange_n(&pending_since, 0, __ATOMIC_RELAXED);
-    if (!load_time)
-        load_time = rec_ticks();
+    uint64_t now = rec_ticks();
     for (uint32_t i = 0; i < nknown; i++)
         known[i].seen = 0;
-    int index = 0;
-    dl_iterate_phdr(scan_cb, &index);
-    /* Objects no longer present were unloaded. */
+    struct scan sc = {0, 0};
+    dl_iterate_phdr(scan_cb, &sc);
+    /* Objects no longer present were unloaded (before now). */
     uint32_t k = 0;
     for (uint32_t i = 0; i < nknown; i++) {
         if (known[i].seen) {
@@ -209,12 +209,23 @@ static void scan_locked(void)
         rec_reserve(m, 1 + 3 * MRZ_VARINT_MAX);
         struct mrz_framed f;
         uint8_t *p = mrz_framed_begin(&f, m->pos, MRZ_T_MODULE_UNLOAD);
-        p = mrz_put_uvar(p, rec_ticks());
+        p = mrz_put_uvar(p, now);
         p = mrz_put_uvar(p, known[i].id);
         m->pos = mrz_framed_end(&f, p);
         rec_commit(m);
+        last_unload = now;
     }
     nknown = k;
+    /* New objects count as loaded when the dlopen that brought them was
+     * called (their constructors may allocate before this scan), but never
+     * before an unload already written: one may sit where another was. */
+    load_time = __atomic_exchange_n(&pending_since, 0, __ATOMIC_RELAXED);
+    if (!load_time)
+        load_time = now;
+    if (load_time < last_unload)
+        load_time = last_unload;
+    sc = (struct scan){0, 1};
+    dl_iterate_phdr(scan_cb, &sc);
 }
 
 void rec_modules_scan(void)

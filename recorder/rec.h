@@ -38,6 +38,7 @@ struct rec_stream {
     /* stack table: (parent, ip) -> id, open addressing */
     struct rec_node *nodes;
     uint32_t node_cap, node_n;  /* node_n = ids defined so far */
+    struct rec_node *node_memo; /* recent lookups (stacks.c) */
     /* the previous stack, outermost first, with its node ids */
     uint32_t prev_n;
     uintptr_t prev_ip[REC_MAX_DEPTH];

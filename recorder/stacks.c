@@ -4,12 +4,16 @@
 
 #include "rec.h"
 
+#define MEMO_BITS 10 /* node_get's memo: 1024 entries, 16 KiB */
+
 int rec_stack_table_init(struct rec_stream *s, uint32_t cap)
 {
     s->nodes = rec_mmap(cap * sizeof *s->nodes);
     if (!s->nodes)
         return -1;
     s->node_cap = cap;
+    if (!s->node_memo)
+        s->node_memo = rec_mmap((1u << MEMO_BITS) * sizeof *s->node_memo); /* may stay NULL */
     return 0;
 }
 
@@ -41,7 +45,15 @@ static void node_grow(struct rec_stream *s)
     rec_munmap(old, ocap * sizeof *old);
 }
 
-static uint32_t node_get(struct rec_stream *s, uint32_t parent, uintptr_t ip)
+/* A small direct-mapped memo of recent (parent, ip) -> id in front of the
+ * table: the table of a program with many stacks is megabytes, and its
+ * hot nodes fit here. */
+static inline uint32_t memo_slot(uint32_t parent, uintptr_t ip)
+{
+    return (uint32_t)((((uint64_t)ip ^ parent) * 0x9e3779b97f4a7c15ull) >> (64 - MEMO_BITS));
+}
+
+static uint32_t node_find(struct rec_stream *s, uint32_t parent, uintptr_t ip)
 {
     uint32_t mask = s->node_cap - 1;
     uint32_t j = node_hash(parent, ip, mask);
@@ -59,6 +71,17 @@ static uint32_t node_get(struct rec_stream *s, uint32_t parent, uintptr_t ip)
     s->pos = mrz_enc_stack(s->pos, &s->delta, id, parent, ip);
     if (s->node_n * 2 > s->node_cap)
         node_grow(s);
+    return id;
+}
+
+static inline uint32_t node_get(struct rec_stream *s, uint32_t parent, uintptr_t ip)
+{
+    struct rec_node *m = s->node_memo ? &s->node_memo[memo_slot(parent, ip)] : NULL;
+    if (m && m->ip == ip && m->parent == parent && m->id)
+        return m->id;
+    uint32_t id = node_find(s, parent, ip);
+    if (m)
+        *m = (struct rec_node){ip, parent, id};
     return id;
 }
 

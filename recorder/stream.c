@@ -139,7 +139,7 @@ void rec_flush(struct rec_stream *s)
                                     .base_ns = sl->base_ns};
         long n = !pool[i].out ? -1
                  : pool[i].cols && pool[i].c ? mrz_chunk_encode_cols(pool[i].out, pool[i].c, rec_g.level, &ci, sl->data, used,
-                                                        pool[i].cols)
+                                                        pool[i].cols, s->delta.cache)
                                 : mrz_chunk_encode(pool[i].out, pool[i].c, rec_g.level, &ci, sl->data, used);
         if (n > 0)
             rec_write_all(rec_g.fd, pool[i].out, (size_t)n);

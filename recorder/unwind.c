@@ -10,6 +10,9 @@
 #include <unistd.h>
 
 volatile uint32_t rec_unw_gen = 1;
+#include <stdio.h>
+static unsigned long dbg_steps, dbg_verified, dbg_walks, dbg_frames, dbg_misses;
+__attribute__((destructor)) static void dbg_print(void) { fprintf(stderr, "UNW walks %lu steps %lu verified %lu frames %lu misses %lu\n", dbg_walks, dbg_steps, dbg_verified, dbg_frames, dbg_misses); }
 
 void rec_unw_invalidate(void) { __atomic_add_fetch(&rec_unw_gen, 1, __ATOMIC_RELEASE); }
 
@@ -426,6 +429,7 @@ static struct rec_unw_rule compute(uintptr_t ip)
 
 static __attribute__((noinline)) const struct rec_unw_rule *miss(struct rec_unw_rule *e, uintptr_t ip)
 {
+    dbg_misses++;
     *e = compute(ip);
     return e;
 }
@@ -458,11 +462,39 @@ static inline int changed_below(const struct rec_unw *u, int q)
     return -1;
 }
 
+/* One step out of the frame at (ip, sp, rbp) with rule r.  @return 0, or -1
+ * when the rule gives a CFA outside (sp, hi] (a walk gone wrong). */
+#define STEP(r, ip, sp, rbp, hi, slot_out)                                      \
+    ({                                                                          \
+        uintptr_t cfa_ = ((r)->kind == REC_UNW_RBP ? (rbp) : (sp)) + (uintptr_t)(intptr_t)(r)->cfa_off; \
+        int bad_ = cfa_ - (sp) - 1 >= (hi) - (sp) || (cfa_ & 7);               \
+        if (!bad_) {                                                            \
+            (slot_out) = 0;                                                     \
+            if ((r)->flags & REC_UNW_RBP_SAVED) {                               \
+                (slot_out) = cfa_ + (uintptr_t)(intptr_t)(r)->rbp_off;          \
+                (rbp) = *(const uintptr_t *)(slot_out);                         \
+            }                                                                   \
+            (ip) = ((const uintptr_t *)cfa_)[-1];                               \
+            (sp) = cfa_;                                                        \
+        }                                                                       \
+        bad_ ? -1 : 0;                                                          \
+    })
+
+static inline const struct rec_unw_rule *rule_of(struct rec_unw *u, const struct rec_unw_rule *last, uintptr_t ip)
+{
+    /* recursion repeats a return address: its rule is the last one */
+    if (ip == last->ip)
+        return last;
+    struct rec_unw_rule *e = &u->cache[slot_of(ip)];
+    return e->ip == ip ? e : miss(e, ip);
+}
+
 int rec_unwind(struct rec_unw *u, const struct rec_unw_start *st, int max, uintptr_t skip_lo, uintptr_t skip_hi)
 {
-    uintptr_t sp = st->sp, rbp = st->rbp, ip = st->ip;
-    uintptr_t hi = u->stack_hi;
-    u->walks++;
+    uintptr_t sp = st->sp, rbp = st->rbp, ip = st->ip, hi = u->stack_hi, slot;
+    static const struct rec_unw_rule none = {0, 0, 0, REC_UNW_GIVEUP, 0};
+    const struct rec_unw_rule *r = &none;
+    u->walks++; dbg_walks++;
     if (__builtin_expect(u->gen != rec_unw_gen, 0)) {
         memset(u->cache, 0, CACHE_N * sizeof *u->cache);
         u->gen = rec_unw_gen;
@@ -472,37 +504,36 @@ int rec_unwind(struct rec_unw *u, const struct rec_unw_start *st, int max, uintp
         max = REC_UNW_MAX;
     if (sp < u->stack_lo || sp >= hi || !u->cache)
         goto giveup; /* another stack (sigaltstack, coroutine) */
+    /* our own frames, if the walk starts in them */
+    while (ip >= skip_lo && ip < skip_hi) {
+        r = rule_of(u, r, ip);
+        if (r->kind >= REC_UNW_END || STEP(r, ip, sp, rbp, hi, slot) || !ip)
+            goto giveup;
+    }
     int q = u->complete ? (int)u->n - 1 : -1; /* the last walk's frame to compare with */
     int limit = q + 1;                        /* reuse only at frames below this */
-    int w = 0, skipping = 1, complete = 0, n;
-    static const struct rec_unw_rule none = {0, 0, 0, REC_UNW_GIVEUP, 0};
-    const struct rec_unw_rule *r = &none;
-    for (;;) {
-        if (skipping) {
-            if (ip >= skip_lo && ip < skip_hi)
-                goto step;
-            skipping = 0;
-        }
-        if (w == max)
-            break;
+    int w = 0, complete = 0, n;
+    while (w < max) {
         while (q >= 0 && u->sp[q] < sp)
             q--;
-        if (q >= 0 && q < limit && u->sp[q] == sp && u->ip[q] == ip && (!u->needs_rbp[q] || u->rbp[q] == rbp) &&
+        if (q >= 0 && u->sp[q] == sp && q < limit && u->ip[q] == ip && (!u->needs_rbp[q] || u->rbp[q] == rbp) &&
             q + 1 + w <= max) {
+            /* The last walk passed here with the same registers: keep its
+             * frames 0..q if what it read beyond them is still in place,
+             * and put the new ones after them. */
+            dbg_verified += q;
             int k = changed_below(u, q);
             if (k < 0) {
-                /* keep frames 0..q, put the new ones after them */
                 n = q + 1 + w;
-                for (int i = 0; i < w; i++) {
-                    int d = q + 1 + i, f = w - 1 - i;
-                    u->ip[d] = u->t[f].ip;
-                    u->sp[d] = u->t[f].sp;
-                    u->rbp[d] = u->t[f].rbp;
-                    u->rbp_slot[d] = u->t[f].rbp_slot ? u->t[f].rbp_slot : (uintptr_t)&u->rbp[d - 1];
+                for (int i = q + 1, f = w - 1; f >= 0; i++, f--) {
+                    u->ip[i] = u->t[f].ip;
+                    u->sp[i] = u->t[f].sp;
+                    u->rbp[i] = u->t[f].rbp;
+                    u->rbp_slot[i] = u->t[f].rbp_slot ? u->t[f].rbp_slot : (uintptr_t)&u->rbp[i - 1];
                     uint32_t fl = u->t[f].flags;
-                    u->needs_rbp[d] = (fl & F_RBP_BASED) || (!(fl & F_RBP_SAVED) && u->needs_rbp[d - 1]);
+                    u->needs_rbp[i] = (fl & F_RBP_BASED) || (!(fl & F_RBP_SAVED) && u->needs_rbp[i - 1]);
                 }
-                u->n = (uint32_t)n;
+                u->n = (uint32_t)n; dbg_frames += n;
                 u->same = (uint32_t)(q + 1);
                 u->complete = 1;
                 u->reused++;
@@ -510,47 +541,27 @@ int rec_unwind(struct rec_unw *u, const struct rec_unw_start *st, int max, uintp
             }
             limit = k + 1;
         }
-        u->t[w].ip = ip;
-        u->t[w].sp = sp;
-        u->t[w].rbp = rbp;
-        u->t[w].rbp_slot = 0;
-        u->t[w].flags = 0;
-        w++;
-    step:;
-        /* recursion repeats a return address: its rule is the last one */
-        if (ip != r->ip) {
-            struct rec_unw_rule *e = &u->cache[slot_of(ip)];
-            r = e->ip == ip ? e : miss(e, ip);
-        }
+        r = rule_of(u, r, ip);
         if (r->kind >= REC_UNW_END) {
-            if (r->kind == REC_UNW_END && !skipping) {
-                complete = 1;
-                break;
-            }
-            goto giveup;
+            if (r->kind != REC_UNW_END)
+                goto giveup;
+            u->t[w].ip = ip, u->t[w].sp = sp, u->t[w].rbp = rbp, u->t[w].rbp_slot = 0, u->t[w].flags = 0;
+            w++;
+            complete = 1;
+            break;
         }
-        uintptr_t cfa = (r->kind == REC_UNW_RBP ? rbp : sp) + (uintptr_t)(intptr_t)r->cfa_off;
-        if (cfa - sp - 1 >= hi - sp || (cfa & 7)) /* not in (sp, hi] */
+        dbg_steps++;
+        u->t[w].ip = ip, u->t[w].sp = sp, u->t[w].rbp = rbp;
+        u->t[w].flags = (r->kind == REC_UNW_RBP ? F_RBP_BASED : 0) | (r->flags & REC_UNW_RBP_SAVED ? F_RBP_SAVED : 0);
+        if (STEP(r, ip, sp, rbp, hi, slot))
             goto giveup;
-        uint32_t fl = r->kind == REC_UNW_RBP ? F_RBP_BASED : 0;
-        if (r->flags & REC_UNW_RBP_SAVED) {
-            uintptr_t slot = cfa + (uintptr_t)(intptr_t)r->rbp_off;
-            rbp = *(const uintptr_t *)slot;
-            fl |= F_RBP_SAVED;
-            if (!skipping)
-                u->t[w - 1].rbp_slot = slot;
-        }
-        if (!skipping)
-            u->t[w - 1].flags = fl;
-        ip = ((const uintptr_t *)cfa)[-1];
-        sp = cfa;
+        u->t[w++].rbp_slot = slot;
         if (!ip)
             break; /* a zero return address ends the stack too */
     }
     /* no reuse: the walk is the whole stack (or its innermost max frames) */
     n = w;
-    for (int i = 0; i < w; i++) {
-        int f = w - 1 - i;
+    for (int i = 0, f = w - 1; f >= 0; i++, f--) {
         u->ip[i] = u->t[f].ip;
         u->sp[i] = u->t[f].sp;
         u->rbp[i] = u->t[f].rbp;

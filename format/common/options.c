@@ -13,7 +13,7 @@ const struct mr_option mr_options[] = {
     {"start-paused", 0, "MALLOCREC_START_PAUSED", MR_OPT_FLAG, NULL,
      "record nothing until the program calls mallocrec_resume() or mallocrec_start()"},
     {"sample", 0, "MALLOCREC_SAMPLE", MR_OPT_SIZE, "BYTES",
-     "record a Poisson sample, one allocation per BYTES on average"},
+     "sample allocations by bytes: one sample point per BYTES allocated on average (Poisson)"},
     {"level", 0, "MALLOCREC_LEVEL", MR_OPT_INT, "N", "zstd level of the trace's chunks (default 1)"},
 };
 const int mr_noptions = (int)(sizeof mr_options / sizeof *mr_options);

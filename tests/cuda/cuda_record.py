@@ -14,7 +14,8 @@ HOOKS is 1 when the recorder has inline hooks (capstone).  CASE:
   static_stripped  the same program stripped: only the driver layer can see
                    its calls, so driver-level records
   local            a plugin loaded RTLD_LOCAL that links libcudart
-  nvcc             samples/cuda_alloc built by nvcc ('' when nvcc is absent)"""
+  nvcc             samples/cuda_alloc built by nvcc ('' when nvcc is absent)
+  nvcc_shared      the same with the shared cudart"""
 import itertools
 import json
 import os
@@ -93,9 +94,9 @@ def main():
     case, mallocrec, mallocan, hooks = sys.argv[1:5]
     progs = sys.argv[5:]
     hooks = hooks == "1"
-    if case == "nvcc" and not progs[0]:
+    if case.startswith("nvcc") and not progs[0]:
         print("SKIP: nvcc not found (neither on PATH nor in /usr/local/cuda/bin): "
-              "no program with the real static cudart to record")
+              "no program built with the real CUDA runtime to record")
         return SKIP
     with tmpdir() as d:
         argv, module, tag = [progs[0]], os.path.basename(progs[0]), ""
@@ -120,17 +121,17 @@ def main():
         # without inline hooks, a runtime built into the program is out of
         # reach, and the recorder says so
         unreachable = not hooks and case in ("static", "nvcc")
-        expect(("cannot hook cuda" in p.stderr) == unreachable,
+        expect(("mallocrec: cannot hook" in p.stderr) == unreachable,
                f"{case}: the recorder {'did not say' if unreachable else 'said'} it cannot hook a function:\n{p.stderr}")
         if unreachable and case == "nvcc":
             print("SKIP: mallocrec was built without inline hooks (capstone), so the static cudart of "
                   "cuda_alloc is out of its reach, and without a driver no call reaches the driver layer; "
                   "it said so: " + p.stderr.strip())
             return SKIP
-        want = expected_table(p.stdout) if case == "nvcc" else expected_lines(p.stdout, tag)
+        want = expected_table(p.stdout) if case.startswith("nvcc") else expected_lines(p.stdout, tag)
         n_alloc = sum(r["kind"] == "cuda_alloc" for r in want)
         n_free = len(want) - n_alloc
-        if case == "nvcc":
+        if case.startswith("nvcc"):
             ok = sum(r["kind"] == "cuda_alloc" and not r["result"] for r in want)
             expect(n_alloc == 6 and n_free == ok, f"cuda_alloc printed {n_alloc} allocations, {n_free} frees")
         else:
