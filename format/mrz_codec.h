@@ -258,7 +258,7 @@ static inline int mrz_cols_on(const struct mrz_ref_cache *c, const uint8_t *p)
 /** Encodes an ALLOC record (type = its kind, 1..15).
  * @param align  written only for kinds that take an alignment (mrz_kind_has_align).
  * Precondition: MRZ_HOT_MAX bytes writable. @return the byte after it. */
-static inline uint8_t *mrz_enc_alloc(uint8_t *p, struct mrz_delta *d, unsigned kind, uint64_t t,
+static inline __attribute__((always_inline)) uint8_t *mrz_enc_alloc(uint8_t *p, struct mrz_delta *d, unsigned kind, uint64_t t,
                                      uint64_t ptr, uint64_t size, uint64_t stack, uint64_t align)
 {
     uint64_t k = mrz_ref_of(d, ptr, 1);
@@ -300,7 +300,7 @@ static inline uint8_t *mrz_enc_alloc(uint8_t *p, struct mrz_delta *d, unsigned k
 }
 
 /** Encodes a FREE or REALLOC_FREE record.  @return the byte after it. */
-static inline uint8_t *mrz_enc_free(uint8_t *p, struct mrz_delta *d, unsigned type, uint64_t t, uint64_t ptr)
+static inline __attribute__((always_inline)) uint8_t *mrz_enc_free(uint8_t *p, struct mrz_delta *d, unsigned type, uint64_t t, uint64_t ptr)
 {
     uint64_t k = mrz_ref_of(d, ptr, 0);
     struct mrz_ref_cache *c = d->cache;

@@ -137,15 +137,19 @@ static __attribute__((noinline)) void stream_setup(struct rec_stream *s)
         rec_unw_init(&s->unw, s->tid);
 }
 
-/* Records an allocation that returned p at tick t; st is the frame of the
- * interposed call (its return address is the stack's innermost frame). */
-static inline void record_alloc(struct rec_stream *s, const struct rec_unw_start *st, uint64_t t, unsigned kind,
-                                void *p, size_t size, size_t align)
+/* Records an allocation that just returned p, stamped first (a block handed
+ * to another thread is then stamped well before that thread can free it:
+ * format/SPEC.md, 9.3); st is the frame of the interposed call (its return
+ * address is the stack's innermost frame). */
+static inline void record_alloc(struct rec_stream *s, const struct rec_unw_start *st, unsigned kind, void *p,
+                                size_t size, size_t align)
 {
     if (unlikely(rec_g.paused))
         return;
     if (unlikely(rec_sample_bytes) && !rec_sample_take(s, size))
         return;
+    mrz_ref_prefetch(&s->delta, (uintptr_t)p);
+    uint64_t t = rec_ticks();
     if (unlikely(s->unw.tid != s->tid || !s->delta.cache))
         stream_setup(s);
     uint32_t sid = 0;
@@ -166,10 +170,10 @@ static inline void record_alloc(struct rec_stream *s, const struct rec_unw_start
 /* @return 1 if the release was recorded. */
 static inline int record_free(struct rec_stream *s, unsigned type, void *p)
 {
-    mrz_ref_prefetch(&s->delta, (uintptr_t)p);
-    uint64_t t = rec_ticks();
     if (unlikely(rec_sample_bytes) && !rec_sample_remove((uintptr_t)p))
         return 0;
+    mrz_ref_prefetch(&s->delta, (uintptr_t)p);
+    uint64_t t = rec_ticks();
     if (unlikely(!s->delta.cache))
         stream_setup(s);
     rec_reserve(s, MRZ_HOT_MAX);
@@ -180,20 +184,17 @@ static inline int record_free(struct rec_stream *s, unsigned type, void *p)
 
 /* ------------------------------------------------------------ malloc family */
 
-/* Every entry point takes the time as soon as the allocator returns (a block
- * handed to another thread is then stamped well before that thread can free
- * it: format/SPEC.md, 9.3) and its own frame for the stack walk. */
+/* Every entry point records right after the allocator returns (before it
+ * for a release), with its own frame for the stack walk. */
 
 REC_EXPORT void *malloc(size_t n)
 {
     struct rec_stream *s = enter();
     void *p = __libc_malloc(n);
     if (s) {
-        mrz_ref_prefetch(&s->delta, (uintptr_t)p);
-        uint64_t t = rec_ticks();
         struct rec_unw_start st;
         REC_UNW_HERE(st);
-        record_alloc(s, &st, t, MRZ_K_MALLOC, p, n, 0);
+        record_alloc(s, &st, MRZ_K_MALLOC, p, n, 0);
         leave();
     }
     return p;
@@ -204,14 +205,12 @@ REC_EXPORT void *calloc(size_t n, size_t m)
     struct rec_stream *s = enter();
     void *p = __libc_calloc(n, m);
     if (s) {
-        mrz_ref_prefetch(&s->delta, (uintptr_t)p);
-        uint64_t t = rec_ticks();
         struct rec_unw_start st;
         REC_UNW_HERE(st);
         size_t total;
         if (__builtin_mul_overflow(n, m, &total))
             total = SIZE_MAX;
-        record_alloc(s, &st, t, MRZ_K_CALLOC, p, total, 0);
+        record_alloc(s, &st, MRZ_K_CALLOC, p, total, 0);
         leave();
     }
     return p;
@@ -228,14 +227,12 @@ static inline void *do_realloc(const struct rec_unw_start *st, unsigned kind, vo
         released = record_free(s, MRZ_T_REALLOC_FREE, old);
     void *p = __libc_realloc(old, n);
     if (s) {
-        mrz_ref_prefetch(&s->delta, (uintptr_t)p);
-        uint64_t t = rec_ticks();
         if (unlikely(rec_sample_bytes) && released && !p) {
             rec_reserve(s, MRZ_HOT_MAX);
-            s->pos = mrz_enc_alloc(s->pos, &s->delta, kind, t, 0, n, 0, 0);
+            s->pos = mrz_enc_alloc(s->pos, &s->delta, kind, rec_ticks(), 0, n, 0, 0);
             rec_commit(s);
         } else {
-            record_alloc(s, st, t, kind, p, n, 0);
+            record_alloc(s, st, kind, p, n, 0);
         }
         leave();
     }
@@ -284,7 +281,7 @@ static inline void *aligned(const struct rec_unw_start *st, unsigned kind, size_
     else
         p = __libc_memalign(align, n);
     if (s) {
-        record_alloc(s, st, rec_ticks(), kind, p, n, align);
+        record_alloc(s, st, kind, p, n, align);
         leave();
     }
     return p;

@@ -12,8 +12,9 @@ int rec_stack_table_init(struct rec_stream *s, uint32_t cap)
     if (!s->nodes)
         return -1;
     s->node_cap = cap;
-    if (!s->node_memo)
-        s->node_memo = rec_mmap((1u << MEMO_BITS) * sizeof *s->node_memo); /* may stay NULL */
+    /* a table past L2's reach gets a memo in front (may stay NULL) */
+    if (!s->node_memo && cap >= 32768)
+        s->node_memo = rec_mmap((1u << MEMO_BITS) * sizeof *s->node_memo);
     return 0;
 }
 

@@ -10,9 +10,6 @@
 #include <unistd.h>
 
 volatile uint32_t rec_unw_gen = 1;
-#include <stdio.h>
-static unsigned long dbg_steps, dbg_verified, dbg_walks, dbg_frames, dbg_misses;
-__attribute__((destructor)) static void dbg_print(void) { fprintf(stderr, "UNW walks %lu steps %lu verified %lu frames %lu misses %lu\n", dbg_walks, dbg_steps, dbg_verified, dbg_frames, dbg_misses); }
 
 void rec_unw_invalidate(void) { __atomic_add_fetch(&rec_unw_gen, 1, __ATOMIC_RELEASE); }
 
@@ -429,7 +426,6 @@ static struct rec_unw_rule compute(uintptr_t ip)
 
 static __attribute__((noinline)) const struct rec_unw_rule *miss(struct rec_unw_rule *e, uintptr_t ip)
 {
-    dbg_misses++;
     *e = compute(ip);
     return e;
 }
@@ -463,17 +459,20 @@ static inline int changed_below(const struct rec_unw *u, int q)
 }
 
 /* One step out of the frame at (ip, sp, rbp) with rule r.  @return 0, or -1
- * when the rule gives a CFA outside (sp, hi] (a walk gone wrong). */
+ * when the rule gives a CFA outside (sp, hi] or an rbp slot outside
+ * [sp, hi) (a walk gone wrong: nothing is read then). */
 #define STEP(r, ip, sp, rbp, hi, slot_out)                                      \
     ({                                                                          \
         uintptr_t cfa_ = ((r)->kind == REC_UNW_RBP ? (rbp) : (sp)) + (uintptr_t)(intptr_t)(r)->cfa_off; \
         int bad_ = cfa_ - (sp) - 1 >= (hi) - (sp) || (cfa_ & 7);               \
+        (slot_out) = 0;                                                         \
+        if (!bad_ && ((r)->flags & REC_UNW_RBP_SAVED)) {                        \
+            (slot_out) = cfa_ + (uintptr_t)(intptr_t)(r)->rbp_off;              \
+            bad_ = (slot_out) - (sp) >= (hi) - (sp) - 7 || ((slot_out) & 7);   \
+        }                                                                       \
         if (!bad_) {                                                            \
-            (slot_out) = 0;                                                     \
-            if ((r)->flags & REC_UNW_RBP_SAVED) {                               \
-                (slot_out) = cfa_ + (uintptr_t)(intptr_t)(r)->rbp_off;          \
+            if (slot_out)                                                       \
                 (rbp) = *(const uintptr_t *)(slot_out);                         \
-            }                                                                   \
             (ip) = ((const uintptr_t *)cfa_)[-1];                               \
             (sp) = cfa_;                                                        \
         }                                                                       \
@@ -494,7 +493,7 @@ int rec_unwind(struct rec_unw *u, const struct rec_unw_start *st, int max, uintp
     uintptr_t sp = st->sp, rbp = st->rbp, ip = st->ip, hi = u->stack_hi, slot;
     static const struct rec_unw_rule none = {0, 0, 0, REC_UNW_GIVEUP, 0};
     const struct rec_unw_rule *r = &none;
-    u->walks++; dbg_walks++;
+    u->walks++;
     if (__builtin_expect(u->gen != rec_unw_gen, 0)) {
         memset(u->cache, 0, CACHE_N * sizeof *u->cache);
         u->gen = rec_unw_gen;
@@ -521,7 +520,6 @@ int rec_unwind(struct rec_unw *u, const struct rec_unw_start *st, int max, uintp
             /* The last walk passed here with the same registers: keep its
              * frames 0..q if what it read beyond them is still in place,
              * and put the new ones after them. */
-            dbg_verified += q;
             int k = changed_below(u, q);
             if (k < 0) {
                 n = q + 1 + w;
@@ -533,7 +531,7 @@ int rec_unwind(struct rec_unw *u, const struct rec_unw_start *st, int max, uintp
                     uint32_t fl = u->t[f].flags;
                     u->needs_rbp[i] = (fl & F_RBP_BASED) || (!(fl & F_RBP_SAVED) && u->needs_rbp[i - 1]);
                 }
-                u->n = (uint32_t)n; dbg_frames += n;
+                u->n = (uint32_t)n;
                 u->same = (uint32_t)(q + 1);
                 u->complete = 1;
                 u->reused++;
@@ -550,7 +548,6 @@ int rec_unwind(struct rec_unw *u, const struct rec_unw_start *st, int max, uintp
             complete = 1;
             break;
         }
-        dbg_steps++;
         u->t[w].ip = ip, u->t[w].sp = sp, u->t[w].rbp = rbp;
         u->t[w].flags = (r->kind == REC_UNW_RBP ? F_RBP_BASED : 0) | (r->flags & REC_UNW_RBP_SAVED ? F_RBP_SAVED : 0);
         if (STEP(r, ip, sp, rbp, hi, slot))
