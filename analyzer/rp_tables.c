@@ -45,41 +45,51 @@ static inline uint64_t block_key(const struct rp_block *b) { return live_key(b->
 
 int rp_live_init(struct rp_live *t)
 {
-    t->cap = 1 << 16;
+    /* small enough to stay in cache for the common few-thousand live blocks */
+    t->cap = 1 << 12;
     t->n = 0;
+    t->key = calloc(t->cap, sizeof *t->key);
     t->slot = calloc(t->cap, sizeof *t->slot);
-    return t->slot ? 0 : -1;
+    return t->key && t->slot ? 0 : -1;
 }
 
 void rp_live_free(struct rp_live *t)
 {
+    free(t->key);
     free(t->slot);
     memset(t, 0, sizeof *t);
 }
 
-static void live_put(struct rp_block *slot, size_t cap, const struct rp_block *b)
+static void live_put(uint64_t *keys, struct rp_block *slot, size_t cap, uint64_t key, const struct rp_block *b)
 {
-    size_t mask = cap - 1, i = mix(block_key(b)) & mask;
-    while (slot[i].ptr)
+    size_t mask = cap - 1, i = mix(key) & mask;
+    while (keys[i])
         i = (i + 1) & mask;
+    keys[i] = key;
     slot[i] = *b;
 }
 
 int rp_live_insert(struct rp_live *t, const struct rp_block *b)
 {
-    if ((t->n + 1) * 4 > t->cap * 3) {
+    if ((t->n + 1) * 2 > t->cap) {
         size_t ncap = t->cap * 2;
-        struct rp_block *ns = calloc(ncap, sizeof *ns);
-        if (!ns)
+        uint64_t *nk = calloc(ncap, sizeof *nk);
+        struct rp_block *ns = malloc(ncap * sizeof *ns);
+        if (!nk || !ns) {
+            free(nk);
+            free(ns);
             return -1;
+        }
         for (size_t i = 0; i < t->cap; i++)
-            if (t->slot[i].ptr)
-                live_put(ns, ncap, &t->slot[i]);
+            if (t->key[i])
+                live_put(nk, ns, ncap, t->key[i], &t->slot[i]);
+        free(t->key);
         free(t->slot);
+        t->key = nk;
         t->slot = ns;
         t->cap = ncap;
     }
-    live_put(t->slot, t->cap, b);
+    live_put(t->key, t->slot, t->cap, block_key(b), b);
     t->n++;
     return 0;
 }
@@ -91,9 +101,9 @@ int rp_live_remove(struct rp_live *t, uint64_t ptr, int cuda, struct rp_block *o
     uint64_t key = live_key(ptr, cuda);
     size_t mask = t->cap - 1, i = mix(key) & mask;
     for (;;) {
-        if (!t->slot[i].ptr)
+        if (!t->key[i])
             return -1;
-        if (block_key(&t->slot[i]) == key)
+        if (t->key[i] == key)
             break;
         i = (i + 1) & mask;
     }
@@ -102,15 +112,16 @@ int rp_live_remove(struct rp_live *t, uint64_t ptr, int cuda, struct rp_block *o
     size_t j = i;
     for (;;) {
         j = (j + 1) & mask;
-        if (!t->slot[j].ptr)
+        if (!t->key[j])
             break;
-        size_t home = mix(block_key(&t->slot[j])) & mask;
+        size_t home = mix(t->key[j]) & mask;
         if ((j > i && (home <= i || home > j)) || (j < i && (home <= i && home > j))) {
+            t->key[i] = t->key[j];
             t->slot[i] = t->slot[j];
             i = j;
         }
     }
-    t->slot[i].ptr = 0;
+    t->key[i] = 0;
     t->n--;
     return 0;
 }
@@ -118,7 +129,7 @@ int rp_live_remove(struct rp_live *t, uint64_t ptr, int cuda, struct rp_block *o
 void rp_live_each(struct rp_live *t, void (*fn)(void *user, const struct rp_block *b), void *user)
 {
     for (size_t i = 0; i < t->cap; i++)
-        if (t->slot[i].ptr)
+        if (t->key[i])
             fn(user, &t->slot[i]);
 }
 

@@ -15,8 +15,9 @@ static inline uint32_t rp_vec32_get(const struct rp_vec32 *a, uint32_t i) { retu
 int rp_vec32_set(struct rp_vec32 *a, uint32_t i, uint32_t x);
 void rp_vec32_free(struct rp_vec32 *a);
 
-/* Live blocks by (pointer, class): class 0 host heap, 1 CUDA spaces. */
-struct rp_live { struct rp_block *slot; size_t cap, n; };
+/* Live blocks by (pointer, class): class 0 host heap, 1 CUDA spaces.  Keys
+ * live apart from the blocks so probing touches one small dense array. */
+struct rp_live { uint64_t *key; struct rp_block *slot; size_t cap, n; };
 int rp_live_init(struct rp_live *t);
 void rp_live_free(struct rp_live *t);
 /** @return 0, or -1 on allocation failure. */

@@ -21,8 +21,33 @@ static void crc_init(void)
     __atomic_store_n(&crc_ready, 1, __ATOMIC_RELEASE);
 }
 
+#if defined(__x86_64__)
+/* SSE4.2's crc32 instruction computes CRC-32C: about ten times the table
+ * method's speed, which matters because the reader checks every chunk. */
+__attribute__((target("sse4.2"))) static uint32_t crc32c_hw(uint32_t crc, const uint8_t *p, size_t n)
+{
+    uint64_t c = ~crc;
+    for (; n >= 8; p += 8, n -= 8) {
+        uint64_t v;
+        memcpy(&v, p, 8);
+        c = __builtin_ia32_crc32di(c, v);
+    }
+    uint32_t c32 = (uint32_t)c;
+    while (n--)
+        c32 = __builtin_ia32_crc32qi(c32, *p++);
+    return ~c32;
+}
+#endif
+
 uint32_t mrz_crc32c(uint32_t crc, const void *buf, size_t n)
 {
+#if defined(__x86_64__)
+    static int hw = -1;
+    if (hw < 0)
+        hw = __builtin_cpu_supports("sse4.2") ? 1 : 0;
+    if (hw)
+        return crc32c_hw(crc, buf, n);
+#endif
     /* Racing initialisers write identical tables, so no lock is needed. */
     if (!__atomic_load_n(&crc_ready, __ATOMIC_ACQUIRE))
         crc_init();

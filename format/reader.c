@@ -185,6 +185,15 @@ static int header_ok(const uint8_t *map, uint64_t size, uint64_t off, struct mrz
     return 1;
 }
 
+/* Drops the whole pages of a compressed payload once read, so the reader's
+ * resident memory stays near one chunk instead of the whole mapped file. */
+static void release_pages(const uint8_t *p, size_t n)
+{
+    uintptr_t lo = ((uintptr_t)p + 4095) & ~(uintptr_t)4095, hi = ((uintptr_t)p + n) & ~(uintptr_t)4095;
+    if (hi > lo)
+        madvise((void *)lo, hi - lo, MADV_DONTNEED);
+}
+
 /* Checks and decodes the payload of a validated header into *buf. */
 static int load_payload(ZSTD_DCtx *dctx, const uint8_t *map, uint64_t off, const struct mrz_chunk_info *ci,
                         uint8_t **buf, size_t *cap, const uint8_t **raw, int verify)
@@ -198,8 +207,11 @@ static int load_payload(ZSTD_DCtx *dctx, const uint8_t *map, uint64_t off, const
         *raw = payload;
         return 0;
     }
-    if (ci->codec == MRZ_CODEC_COLS)
-        return mrz_cols_load(dctx, payload, ci->payload_len, ci->raw_len, buf, cap, raw);
+    if (ci->codec == MRZ_CODEC_COLS) {
+        int e = mrz_cols_load(dctx, payload, ci->payload_len, ci->raw_len, buf, cap, raw);
+        release_pages(payload, ci->payload_len);
+        return e;
+    }
     if (*cap < ci->raw_len || !*buf) {
         size_t ncap = ci->raw_len > 65536 ? ci->raw_len : 65536;
         uint8_t *nb = realloc(*buf, ncap);
@@ -209,6 +221,7 @@ static int load_payload(ZSTD_DCtx *dctx, const uint8_t *map, uint64_t off, const
         *cap = ncap;
     }
     size_t n = ZSTD_decompressDCtx(dctx, *buf, ci->raw_len, payload, ci->payload_len);
+    release_pages(payload, ci->payload_len);
     if (ZSTD_isError(n) || n != ci->raw_len)
         return MRZ_ECORRUPT;
     *raw = *buf;
@@ -236,6 +249,8 @@ static int next_impl(struct mrz_reader *r, struct mrz_chunk *c, int load)
             const uint8_t *raw = NULL;
             int crc_ok = mrz_get_le32(r->map + off + 44) ==
                          mrz_crc32c(0, r->map + off + MRZ_CHUNK_HEADER_SIZE, c->info.payload_len);
+            if (!load && c->info.codec != MRZ_CODEC_RAW)
+                release_pages(r->map + off + MRZ_CHUNK_HEADER_SIZE, c->info.payload_len);
             int e = crc_ok ? 0 : MRZ_ECORRUPT;
             if (crc_ok && load)
                 e = load_payload(r->dctx, r->map, off, &c->info, &r->buf, &r->cap, &raw, 0);
