@@ -10,16 +10,18 @@
 #include <string.h>
 
 #include "replay.h"
+#include "rp_prefetch.h"
 #include "rp_tables.h"
 
-struct chunk_ref { uint32_t seq; uint64_t offset; };
+struct chunk_ref { uint32_t seq, g; uint64_t offset, base_ticks; }; /* g: the chunk's number in the file */
 
 struct cursor {
     uint32_t stream;
     struct chunk_ref *chunks;
     uint32_t nchunks, cap, next_chunk;
-    uint8_t *buf;                 /* decoded payload of the current chunk */
+    uint8_t *buf;                 /* decoded payload of the current chunk (no prefetcher) */
     size_t buf_cap;
+    uint32_t cur_g;               /* the current chunk's number + 1 (prefetcher), 0 none */
     const uint8_t *p, *end;
     struct mrz_delta delta;
     struct mrz_rec rec;           /* the pending event */
@@ -44,6 +46,8 @@ struct rp_engine {
     struct cursor *cur;
     uint32_t ncur;
     uint32_t *heap;               /* cursors ordered by key */
+    struct rp_prefetch *pf;       /* chunks decoded ahead on another thread, or NULL */
+    uint32_t nchunks;
     uint32_t nheap;
     struct rp_totals tot;
     struct rp_live live;
@@ -77,6 +81,8 @@ struct rp_engine *rp_new(struct mrz_reader *r, const struct an_meta *m)
 
 static void reset_tables(struct rp_engine *e)
 {
+    rp_prefetch_stop(e->pf);
+    e->pf = NULL;
     for (uint32_t i = 0; i < e->ncur; i++) {
         free(e->cur[i].chunks);
         free(e->cur[i].buf);
@@ -346,7 +352,16 @@ static int load_chunk(struct rp_engine *e, struct cursor *c)
 {
     while (c->next_chunk < c->nchunks) {
         struct mrz_chunk ch;
-        int k = mrz_reader_chunk_at(e->r, c->chunks[c->next_chunk++].offset, e->dctx, &ch, &c->buf, &c->buf_cap);
+        const struct chunk_ref *ref = &c->chunks[c->next_chunk++];
+        int k;
+        if (e->pf) {
+            if (c->cur_g)
+                rp_prefetch_release(e->pf, c->cur_g - 1);
+            c->cur_g = ref->g + 1;
+            k = rp_prefetch_get(e->pf, ref->g, e->dctx, &ch);
+        } else {
+            k = mrz_reader_chunk_at(e->r, ref->offset, e->dctx, &ch, &c->buf, &c->buf_cap);
+        }
         if (k == MRZ_ENOMEM)
             return k;
         if (k < 0)
@@ -530,7 +545,7 @@ static int index_chunks(struct rp_engine *e)
             c->chunks = nr;
             c->cap = ncap;
         }
-        c->chunks[c->nchunks++] = (struct chunk_ref){ch.info.seq, ch.offset};
+        c->chunks[c->nchunks++] = (struct chunk_ref){ch.info.seq, e->nchunks++, ch.offset, ch.info.base_ticks};
     }
     rp_vec32_free(&slot);
     if (k < 0)
@@ -541,6 +556,40 @@ static int index_chunks(struct rp_engine *e)
     return 0;
 }
 
+static int by_base(const void *a, const void *b, void *refs)
+{
+    const struct chunk_ref *r = refs;
+    uint64_t x = r[*(const uint32_t *)a].base_ticks, y = r[*(const uint32_t *)b].base_ticks;
+    return x < y ? -1 : x > y;
+}
+
+/* Decoding on a second thread pays on big traces: chunks go in base-time
+ * order, the order the merge will want them. */
+static void start_prefetch(struct rp_engine *e)
+{
+    const char *threads = getenv("MALLOCAN_THREADS");
+    if (threads && atoi(threads) == 1)
+        return;
+    uint32_t n = e->nchunks;
+    struct chunk_ref *all = malloc((size_t)n * sizeof *all);
+    uint64_t *offsets = malloc((size_t)n * sizeof *offsets);
+    uint32_t *order = malloc((size_t)n * sizeof *order);
+    if (all && offsets && order) {
+        for (uint32_t i = 0; i < e->ncur; i++)
+            for (uint32_t j = 0; j < e->cur[i].nchunks; j++)
+                all[e->cur[i].chunks[j].g] = e->cur[i].chunks[j];
+        for (uint32_t g = 0; g < n; g++) {
+            offsets[g] = all[g].offset;
+            order[g] = g;
+        }
+        qsort_r(order, n, sizeof *order, by_base, all);
+        e->pf = rp_prefetch_start(e->r, offsets, order, n, 2 * e->ncur + 8);
+    }
+    free(all);
+    free(offsets);
+    free(order);
+}
+
 int rp_run(struct rp_engine *e, const struct rp_handlers *h)
 {
     static const struct rp_handlers none = {0};
@@ -548,6 +597,7 @@ int rp_run(struct rp_engine *e, const struct rp_handlers *h)
     int k = index_chunks(e);
     if (k < 0)
         return k;
+    start_prefetch(e);
     e->heap = malloc((e->ncur + 1) * sizeof *e->heap);
     if (!e->heap)
         return MRZ_ENOMEM;

@@ -34,7 +34,7 @@ assert j["threads"] == 5, j
 print("threads ok")
 
 if storm and os.path.exists(storm):
-    out, j = record(storm, "2", "100000")
+    out, j = record(storm, "2", "300000")  # enough chunks for the prefetcher
     consistent(j)
     m = dict(re.findall(r"(\w+)=(\d+)", out))
     printed = int(m["malloc"]) + int(m["calloc"]) + int(m["realloc"])
@@ -45,3 +45,10 @@ if storm and os.path.exists(storm):
     assert j["frees"] == int(m["free"]) + 2, (j["frees"], m)
     assert j["host"]["live_count"] == 3, j["host"]  # pthread TLS x2 + stdout buffer
     print("alloc_storm ok", j["events"], "events")
+    # chunks decoded ahead on a second thread give exactly what one thread gives
+    trace = os.path.join(tmp, "alloc_storm.mrz")
+    one = subprocess.run([rp_check, trace], capture_output=True, text=True, check=True,
+                         env=dict(os.environ, MALLOCAN_THREADS="1")).stdout
+    two = subprocess.run([rp_check, trace], capture_output=True, text=True, check=True).stdout
+    assert one == two, "prefetching changed the replay"
+    print("prefetch ok")
