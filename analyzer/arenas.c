@@ -19,7 +19,7 @@
 static const struct an_opt opts[] = {
     {"group-by", 'g', "KEY", "size, site, label, site,size or label,size", "size"},
     {"min-count", 0, "N", "only groups of at least N allocations", "2"},
-    {"top", 'n', "N", "groups in the table and the verdict (0: all)", "20"},
+    {"top", 'n', "N", "groups in the table and the verdict; 0: all", "20"},
     {"format", 0, "FMT", "text or json", "text"},
     {0},
 };

@@ -28,15 +28,30 @@ static const struct an_opt opts[] = {
     {0},
 };
 
-/* The sites of u that weigh most in verdict v's metric (and space). */
-static size_t culprits(const struct sm_unit *u, const struct sm_verdict *v, long top, const struct sm_site ***out)
+static const struct sm_unit *unit_of(const struct sm_side *side, const struct sm_verdict *v)
 {
+    for (int i = 0; i < side->nunits; i++) {
+        char label[128];
+        sm_unit_label(&side->units[i], label, sizeof label);
+        if (!strcmp(label, v->unit))
+            return &side->units[i];
+    }
+    return NULL;
+}
+
+/* The sites that weigh most in a crossed verdict v's metric (and space),
+ * at most top of them (all when top is 0).  @return their number in *out
+ * (free() it), or -1 when v was not crossed. */
+static long culprits(const struct sm_side *side, const struct sm_verdict *v, long top, const struct sm_site ***out)
+{
+    const struct sm_unit *u = v->crossed ? unit_of(side, v) : NULL;
+    *out = NULL;
+    if (!u)
+        return -1;
     const struct sm_site **s = malloc((u->nsites + 1) * sizeof *s);
     size_t n = 0;
-    if (!s) {
-        *out = NULL;
+    if (!s)
         return 0;
-    }
     int m = v->lim->metric;
     for (size_t i = 0; i < u->nsites; i++)
         if (u->sites[i].f.v[m] && (v->space < 0 || u->sites[i].space == v->space))
@@ -52,18 +67,7 @@ static size_t culprits(const struct sm_unit *u, const struct sm_verdict *v, long
                 s[j] = t;
             }
     *out = s;
-    return k;
-}
-
-static const struct sm_unit *unit_of(const struct sm_side *side, const struct sm_verdict *v)
-{
-    for (int i = 0; i < side->nunits; i++) {
-        char label[128];
-        sm_unit_label(&side->units[i], label, sizeof label);
-        if (!strcmp(label, v->unit))
-            return &side->units[i];
-    }
-    return NULL;
+    return (long)k;
 }
 
 static void text_totals(FILE *f, const struct sm_unit *u, int many)
@@ -89,19 +93,6 @@ static void text_totals(FILE *f, const struct sm_unit *u, int many)
             fprintf(f, "%-20s %s\n", name, val);
         }
     }
-}
-
-static void md_code(FILE *f, const char *s)
-{
-    fputc('`', f);
-    for (; *s; s++)
-        if (*s == '|')
-            fputs("\\|", f);
-        else if (*s == '`')
-            fputc('\'', f);
-        else if (*s != '\n')
-            fputc(*s, f);
-    fputc('`', f);
 }
 
 /* Builds the limit list from --max-* and --limit.  @return 0 or 2. */
@@ -175,13 +166,9 @@ static int run(struct an_ctx *ctx)
             an_json_str(f, u->name, strlen(u->name));
             fprintf(f, ",\"ordinal\":%d,\"label\":", u->ordinal);
             an_json_str(f, label, strlen(label));
-            fputs(",\"traces\":[", f);
-            for (int t = 0; t < u->ntraces; t++) {
-                if (t)
-                    fputc(',', f);
-                an_json_str(f, u->traces[t], strlen(u->traces[t]));
-            }
-            fputs("],\"totals\":", f);
+            fputs(",\"traces\":", f);
+            sm_json_paths(f, u->traces, u->ntraces);
+            fputs(",\"totals\":", f);
             sm_json_totals(f, &u->t);
             fputc('}', f);
         }
@@ -191,14 +178,13 @@ static int run(struct an_ctx *ctx)
         fputs(",\"culprits\":[", f);
         int first = 1;
         for (int i = 0; i < nv; i++) {
-            const struct sm_unit *u = v[i].crossed ? unit_of(&side, &v[i]) : NULL;
-            if (!u)
-                continue;
             const struct sm_site **s;
-            size_t k = culprits(u, &v[i], top, &s);
+            long k = culprits(&side, &v[i], top, &s);
+            if (k < 0)
+                continue;
             fprintf(f, "%s{\"limit\":%d,\"sites\":[", first ? "" : ",", i);
             first = 0;
-            for (size_t j = 0; j < k; j++) {
+            for (long j = 0; j < k; j++) {
                 fputs(j ? ",{" : "{", f);
                 sm_json_site(f, s[j]);
                 fprintf(f, ",\"value\":%" PRIu64 ",\"figures\":", s[j]->f.v[v[i].lim->metric]);
@@ -221,24 +207,23 @@ static int run(struct an_ctx *ctx)
             sm_fmt(a, sizeof a, v[i].lim->metric, v[i].value);
             sm_fmt(b, sizeof b, v[i].lim->metric, v[i].allowed);
             fprintf(f, "| %s | ", v[i].crossed ? ":x:" : ":white_check_mark:");
-            md_code(f, v[i].lim->text);
+            sm_md_code(f, v[i].lim->text);
             fprintf(f, " | %s%s%s | %s | %s |\n", many ? v[i].unit : "", many ? " " : "", name, a, b);
         }
         for (int i = 0; i < nv; i++) {
-            const struct sm_unit *u = v[i].crossed ? unit_of(&side, &v[i]) : NULL;
-            if (!u)
-                continue;
             const struct sm_site **s;
-            size_t k = culprits(u, &v[i], top, &s);
+            long k = culprits(&side, &v[i], top, &s);
+            if (k < 0)
+                continue;
             char name[64];
             sm_verdict_name(&v[i], name, sizeof name);
             fprintf(f, "\n<details open><summary>%s%s%s: the sites that weigh most</summary>\n\n| %s | site |\n|--:|:--|\n",
                     many ? v[i].unit : "", many ? " " : "", name, name);
-            for (size_t j = 0; j < k; j++) {
+            for (long j = 0; j < k; j++) {
                 char val[32];
                 sm_fmt(val, sizeof val, v[i].lim->metric, s[j]->f.v[v[i].lim->metric]);
                 fprintf(f, "| %s | ", val);
-                md_code(f, s[j]->display);
+                sm_md_code(f, s[j]->display);
                 fputs(" |\n", f);
             }
             fputs("\n</details>\n", f);
@@ -252,29 +237,20 @@ static int run(struct an_ctx *ctx)
             char line[512];
             sm_verdict_text(&v[i], many, line, sizeof line);
             fprintf(f, "  %-4s  %s\n", v[i].crossed ? "FAIL" : "ok", line);
-            const struct sm_unit *u = v[i].crossed ? unit_of(&side, &v[i]) : NULL;
-            if (!u)
-                continue;
             const struct sm_site **s;
-            size_t k = culprits(u, &v[i], top, &s);
-            for (size_t j = 0; j < k; j++) {
+            long k = culprits(&side, &v[i], top, &s);
+            if (k < 0)
+                continue;
+            for (long j = 0; j < k; j++) {
                 char val[32];
                 sm_fmt(val, sizeof val, v[i].lim->metric, s[j]->f.v[v[i].lim->metric]);
                 fprintf(f, "        %12s  %s\n", val, s[j]->display);
             }
             free(s);
         }
-        if (crossed)
-            fprintf(f, "result: FAIL, %d of %d limits crossed\n", crossed, nv);
-        else
-            fprintf(f, "result: ok, within all %d limits\n", nv);
+        sm_text_result(f, crossed, nv);
     }
-    for (int i = 0; i < nv; i++)
-        if (v[i].crossed) {
-            char line[512];
-            sm_verdict_text(&v[i], many, line, sizeof line);
-            an_error("check", "limit crossed: %s", line);
-        }
+    sm_warn_crossed("check", v, nv, many);
     rc = crossed ? 1 : 0;
 out:
     free(v);

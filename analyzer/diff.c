@@ -124,12 +124,27 @@ static int total_rows(const struct sm_totals *b, const struct sm_totals *n, stru
     return k;
 }
 
-static void row_name(const struct row *r, char *buf, size_t n)
+/* A totals row's cells: its name, the base and new figures ("-" for a side
+ * without the process) and the change.  @return 1 when the figures differ. */
+static int row_cells(const struct unit_diff *d, const struct row *r, char name[48], char a[32], char b[32],
+                     char c[48])
 {
     if (r->space >= 0)
-        snprintf(buf, n, "%s.%s", sm_metric_name(r->metric), mrz_space_name((unsigned)r->space));
+        snprintf(name, 48, "%s.%s", sm_metric_name(r->metric), mrz_space_name((unsigned)r->space));
     else
-        snprintf(buf, n, "%s", sm_metric_name(r->metric));
+        snprintf(name, 48, "%s", sm_metric_name(r->metric));
+    uint64_t bv = d->b ? sm_total(&d->b->t, r->metric, r->space) : 0;
+    uint64_t nv = d->n ? sm_total(&d->n->t, r->metric, r->space) : 0;
+    if (d->b)
+        sm_fmt(a, 32, r->metric, bv);
+    else
+        snprintf(a, 32, "-");
+    if (d->n)
+        sm_fmt(b, 32, r->metric, nv);
+    else
+        snprintf(b, 32, "-");
+    sm_fmt_change(c, 48, r->metric, bv, nv);
+    return bv != nv;
 }
 
 /* ------------------------------------------------------------ text */
@@ -184,13 +199,8 @@ static void text_unit(FILE *f, const struct unit_diff *d, long top, int many)
     fprintf(f, "\n%-20s %14s %14s  %s\n", "", "base", "new", "change");
     for (int i = 0; i < nr; i++) {
         char name[48], a[32], b[32], c[48];
-        row_name(&rows[i], name, sizeof name);
-        uint64_t bv = d->b ? sm_total(&d->b->t, rows[i].metric, rows[i].space) : 0;
-        uint64_t nv = d->n ? sm_total(&d->n->t, rows[i].metric, rows[i].space) : 0;
-        sm_fmt(a, sizeof a, rows[i].metric, bv);
-        sm_fmt(b, sizeof b, rows[i].metric, nv);
-        sm_fmt_change(c, sizeof c, rows[i].metric, bv, nv);
-        fprintf(f, "%-20s %14s %14s  %s\n", name, d->b ? a : "-", d->n ? b : "-", c);
+        row_cells(d, &rows[i], name, a, b, c);
+        fprintf(f, "%-20s %14s %14s  %s\n", name, a, b, c);
     }
     for (int g = 0; g < G_COUNT; g++) {
         if (!d->ngroup[g])
@@ -219,34 +229,10 @@ static void text_limits(FILE *f, const struct sm_verdict *v, int nv, int crossed
         sm_verdict_text(&v[i], many, line, sizeof line);
         fprintf(f, "  %-4s  %s\n", v[i].crossed ? "FAIL" : "ok", line);
     }
-    if (crossed)
-        fprintf(f, "result: FAIL, %d of %d limits crossed\n", crossed, nv);
-    else
-        fprintf(f, "result: ok, within all %d limits\n", nv);
+    sm_text_result(f, crossed, nv);
 }
 
 /* ------------------------------------------------------------ markdown */
-
-/* Text inside a table cell's code span: '|' would end the cell. */
-static void md_code(FILE *f, const char *s)
-{
-    fputc('`', f);
-    for (; *s; s++) {
-        if (*s == '|')
-            fputs("\\|", f);
-        else if (*s == '`')
-            fputc('\'', f);
-        else if (*s != '\n')
-            fputc(*s, f);
-    }
-    fputc('`', f);
-}
-
-static const char *base_name(const char *p)
-{
-    const char *b = strrchr(p, '/');
-    return b ? b + 1 : p;
-}
 
 static void md_unit(FILE *f, const struct unit_diff *d, long top, int many)
 {
@@ -258,7 +244,7 @@ static void md_unit(FILE *f, const struct unit_diff *d, long top, int many)
         fputs(side ? " &rarr; new " : "base ", f);
         for (int i = 0; u && i < u->ntraces; i++) {
             fputs(i ? ", " : "", f);
-            md_code(f, base_name(u->traces[i]));
+            sm_md_code(f, an_base_name(u->traces[i]));
         }
         if (!u)
             fputs("(no such process)", f);
@@ -268,13 +254,8 @@ static void md_unit(FILE *f, const struct unit_diff *d, long top, int many)
     int nr = total_rows(d->b ? &d->b->t : NULL, d->n ? &d->n->t : NULL, rows);
     for (int i = 0; i < nr; i++) {
         char name[48], a[32], b[32], c[48];
-        row_name(&rows[i], name, sizeof name);
-        uint64_t bv = d->b ? sm_total(&d->b->t, rows[i].metric, rows[i].space) : 0;
-        uint64_t nv = d->n ? sm_total(&d->n->t, rows[i].metric, rows[i].space) : 0;
-        sm_fmt(a, sizeof a, rows[i].metric, bv);
-        sm_fmt(b, sizeof b, rows[i].metric, nv);
-        sm_fmt_change(c, sizeof c, rows[i].metric, bv, nv);
-        fprintf(f, "| %s | %s | %s | %s |\n", name, d->b ? a : "-", d->n ? b : "-", bv == nv ? "" : c);
+        int changed = row_cells(d, &rows[i], name, a, b, c);
+        fprintf(f, "| %s | %s | %s | %s |\n", name, a, b, changed ? c : "");
     }
     for (int g = 0; g < G_COUNT; g++) {
         if (!d->ngroup[g])
@@ -286,7 +267,7 @@ static void md_unit(FILE *f, const struct unit_diff *d, long top, int many)
         for (size_t i = 0; i < k; i++) {
             const struct sm_pair *p = d->group[g][i];
             fputs("| ", f);
-            md_code(f, rep(p)->display);
+            sm_md_code(f, rep(p)->display);
             const int cols[] = {SM_ALLOCATIONS, SM_BYTES, SM_PEAK, SM_LEAKED};
             for (int c = 0; c < 4; c++) {
                 char a[32], b[32];
@@ -320,24 +301,13 @@ static void md_limits(FILE *f, const struct sm_verdict *v, int nv, int many)
         sm_fmt(b, sizeof b, m, v[i].value);
         sm_fmt(c, sizeof c, m, v[i].allowed);
         fprintf(f, "| %s | ", v[i].crossed ? ":x:" : ":white_check_mark:");
-        md_code(f, v[i].lim->text);
+        sm_md_code(f, v[i].lim->text);
         fprintf(f, " | %s%s%s | %s | %s | %s |\n", many ? v[i].unit : "", many ? " " : "", name,
                 v[i].have_base ? a : "-", b, c);
     }
 }
 
 /* ------------------------------------------------------------ JSON */
-
-static void json_paths(FILE *f, char *const *p, int n)
-{
-    fputc('[', f);
-    for (int i = 0; i < n; i++) {
-        if (i)
-            fputc(',', f);
-        an_json_str(f, p[i], strlen(p[i]));
-    }
-    fputc(']', f);
-}
 
 static void json_side(FILE *f, const struct sm_unit *u)
 {
@@ -346,7 +316,7 @@ static void json_side(FILE *f, const struct sm_unit *u)
         return;
     }
     fputs("{\"traces\":", f);
-    json_paths(f, u->traces, u->ntraces);
+    sm_json_paths(f, u->traces, u->ntraces);
     fputs(",\"totals\":", f);
     sm_json_totals(f, &u->t);
     fputc('}', f);
@@ -446,9 +416,9 @@ static int run(struct an_ctx *ctx)
     if (!strcmp(fmt, "json")) {
         fprintf(f, "{\"command\":\"diff\",\"version\":1,\"result\":\"%s\",\"crossed\":%d,\"base\":",
                 crossed ? "fail" : "pass", crossed);
-        json_paths(f, side[0].paths, side[0].npaths);
+        sm_json_paths(f, side[0].paths, side[0].npaths);
         fputs(",\"new\":", f);
-        json_paths(f, side[1].paths, side[1].npaths);
+        sm_json_paths(f, side[1].paths, side[1].npaths);
         fprintf(f, ",\"aggregate\":%s,\"units\":[", aggregate ? "true" : "false");
         for (int i = 0; i < nu; i++) {
             if (i)
@@ -476,12 +446,7 @@ static int run(struct an_ctx *ctx)
         }
         text_limits(f, v, nv, crossed, nu > 1);
     }
-    for (int i = 0; i < nv; i++)
-        if (v[i].crossed) {
-            char line[512];
-            sm_verdict_text(&v[i], nu > 1, line, sizeof line);
-            an_error("diff", "limit crossed: %s", line);
-        }
+    sm_warn_crossed("diff", v, nv, nu > 1);
     rc = crossed ? 1 : 0;
 out:
     for (int i = 0; d && i < nu; i++)

@@ -73,6 +73,7 @@ static void dump_framed(FILE *f, const struct mrz_rec *r)
         fprintf(f, "lost t=%" PRIu64 " count=%" PRIu64 " reason=%" PRIu64, r->time, r->a, r->b);
         break;
     case MRZ_T_RECORDING: fprintf(f, "recording t=%" PRIu64 " on=%" PRIu64, r->time, r->a); break;
+    case MRZ_T_STREAM_STATE: fprintf(f, "stream_state next_node=%" PRIu64, r->a); break;
     case MRZ_T_OPTIONS:
         fprintf(f, "options t=%" PRIu64 " sample_bytes=%" PRIu64 " stack_depth=%" PRIu64, r->time, r->a, r->b);
         break;
@@ -94,8 +95,7 @@ static void put_ip(FILE *f, const struct an_meta *m, uint64_t ip, int annotate)
     const struct an_module *mod = an_module_at(m, ip, 0);
     if (!mod)
         return;
-    const char *base = strrchr(mod->path, '/');
-    fprintf(f, " (%s+0x%" PRIx64 ")", base ? base + 1 : mod->path, ip - mod->base);
+    fprintf(f, " (%s+0x%" PRIx64 ")", an_base_name(mod->path), ip - mod->base);
 }
 
 static int run(struct an_ctx *ctx)
@@ -179,6 +179,8 @@ static int run(struct an_ctx *ctx)
                 fprintf(f, "cuda_free t=%" PRIu64 " space=%s device=%u ptr=0x%" PRIx64 " result=%" PRIu64, rec.time,
                         sn ? sn : "?", rec.device, rec.ptr, rec.result);
             } else {
+                if (rec.type == MRZ_T_STREAM_STATE && rec.a)
+                    next_id[c.info.stream] = rec.a - 1; /* resynchronised */
                 dump_framed(f, &rec);
             }
             fputc('\n', f);

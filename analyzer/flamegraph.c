@@ -565,8 +565,8 @@ static int run(struct an_ctx *ctx)
         goto done;
     }
     char title[600];
-    const char *exe = m.exe ? m.exe : path, *base = strrchr(exe, '/');
-    snprintf(title, sizeof title, "%s (pid %u): %s", base ? base + 1 : exe, m.pid, fg_weight_title(g.weight));
+    snprintf(title, sizeof title, "%s (pid %u): %s", an_base_name(m.exe ? m.exe : path), m.pid,
+             fg_weight_title(g.weight));
     if (!strcmp(fmt, "folded"))
         k = fg_write_folded(&g, out);
     else if (!strcmp(fmt, "speedscope"))

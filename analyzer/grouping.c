@@ -277,8 +277,7 @@ static size_t frame_text(char *buf, size_t n, const struct sym_ip *ip, const str
 {
     int len;
     if (fr->function && fr->file) {
-        const char *base = strrchr(fr->file, '/');
-        len = snprintf(buf, n, "%s (%s:%d)", fr->function, base ? base + 1 : fr->file, fr->line);
+        len = snprintf(buf, n, "%s (%s:%d)", fr->function, an_base_name(fr->file), fr->line);
     } else if (fr->function) {
         len = snprintf(buf, n, "%s [%s]", fr->function, ip->module_name ? ip->module_name : "?");
     } else if (ip->module_name) {
@@ -360,10 +359,7 @@ void gr_key_json(FILE *f, const struct gr_table *t, const struct gr_group *g, st
     if (t->by & GR_LABEL) {
         const char *l = rp_string(e, g->label);
         fprintf(f, "%s\"label\":", sep);
-        if (*l)
-            an_json_str(f, l, strlen(l));
-        else
-            fputs("null", f);
+        an_json_cstr(f, *l ? l : NULL);
         sep = ",";
     }
     if (t->by & GR_SITE) {

@@ -14,7 +14,7 @@
 
 static const struct an_opt opts[] = {
     {"by", 0, "KEY", "site, size or label", "site"},
-    {"top", 'n', "N", "groups shown (0: all)", "10"},
+    {"top", 'n', "N", "groups shown; 0: all", "10"},
     {"format", 0, "FMT", "text or json", "text"},
     {0},
 };

@@ -32,26 +32,8 @@ int sm_metric_is_size(int metric) { return metric == SM_BYTES || metric == SM_PE
 
 int sm_metric_per_space(int metric) { return metric == SM_PEAK || metric == SM_LEAKED; }
 
-/* digits with at most one '.', then what mr_parse_size accepts as a unit:
- * no signs, exponents, hex, "inf" or "nan" slip through strtod */
-int sm_parse_size(const char *s, uint64_t *out)
-{
-    size_t i = 0, digits = 0, dots = 0;
-    for (; isdigit((unsigned char)s[i]) || s[i] == '.'; i++) {
-        if (s[i] == '.')
-            dots++;
-        else
-            digits++;
-    }
-    if (!digits || dots > 1)
-        return -1;
-    const char *u = s + i;
-    if (*u && strchr("kKmMgGtT", *u))
-        u++;
-    if (*u && strcmp(u, "B") && strcmp(u, "iB") && strcmp(u, "ib"))
-        return -1;
-    return mr_parse_size(s, out);
-}
+/* the recorder's grammar (--sample), so both halves read sizes alike */
+int sm_parse_size(const char *s, uint64_t *out) { return mr_parse_size(s, out); }
 
 int sm_parse_count(const char *s, uint64_t *out)
 {
@@ -379,4 +361,47 @@ void sm_json_verdicts(FILE *f, const struct sm_verdict *v, int nv)
                 v[i].crossed ? "true" : "false");
     }
     fputc(']', f);
+}
+
+void sm_json_paths(FILE *f, char *const *p, int n)
+{
+    fputc('[', f);
+    for (int i = 0; i < n; i++) {
+        if (i)
+            fputc(',', f);
+        an_json_str(f, p[i], strlen(p[i]));
+    }
+    fputc(']', f);
+}
+
+void sm_md_code(FILE *f, const char *s)
+{
+    fputc('`', f);
+    for (; *s; s++) {
+        if (*s == '|')
+            fputs("\\|", f);
+        else if (*s == '`')
+            fputc('\'', f);
+        else if (*s != '\n')
+            fputc(*s, f);
+    }
+    fputc('`', f);
+}
+
+void sm_text_result(FILE *f, int crossed, int nv)
+{
+    if (crossed)
+        fprintf(f, "result: FAIL, %d of %d limits crossed\n", crossed, nv);
+    else
+        fprintf(f, "result: ok, within all %d limits\n", nv);
+}
+
+void sm_warn_crossed(const char *cmd, const struct sm_verdict *v, int nv, int with_unit)
+{
+    for (int i = 0; i < nv; i++)
+        if (v[i].crossed) {
+            char line[512];
+            sm_verdict_text(&v[i], with_unit, line, sizeof line);
+            an_error(cmd, "limit crossed: %s", line);
+        }
 }

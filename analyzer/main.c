@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "mallocan.h"
+#include "options.h"
 
 #ifndef MALLOCAN_VERSION
 #define MALLOCAN_VERSION "0"
@@ -27,10 +28,7 @@ static void cmd_help(FILE *f, const struct an_cmd *c)
                      o->arg ? o->arg : "");
         else
             snprintf(left, sizeof left, "    --%s%s%s", o->name, o->arg ? " " : "", o->arg ? o->arg : "");
-        fprintf(f, "  %-28s %s", left, o->help);
-        if (o->dflt)
-            fprintf(f, " (default %s)", o->dflt);
-        fputc('\n', f);
+        mr_help_line(f, 28, left, o->help, o->dflt);
     }
 }
 
@@ -129,7 +127,7 @@ int main(int argc, char **argv)
         return 2;
     }
     int rc = cmd->run(&ctx);
-    if (fflush(stdout) != 0 && rc == 0)
+    if ((fflush(stdout) != 0 || ferror(stdout)) && rc == 0)
         rc = an_error(NULL, "cannot write the output");
     free(traces);
     return rc;

@@ -99,5 +99,9 @@ const struct an_module *an_module_at(const struct an_meta *m, uint64_t ip, uint6
 
 /** JSON string output with escaping. */
 void an_json_str(FILE *f, const char *s, size_t n);
+/** A C string as a JSON string, or null for NULL. */
+void an_json_cstr(FILE *f, const char *s);
+/** The part of path after its last '/' (path itself when it has none). */
+const char *an_base_name(const char *path);
 
 #endif

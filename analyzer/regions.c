@@ -125,10 +125,7 @@ static void print_row(struct walk *w, uint32_t reg, int depth)
         else
             fputs("null", f);
         fputs(",\"name\":", f);
-        if (name)
-            an_json_str(f, name, strlen(name));
-        else
-            fputs("null", f);
+        an_json_cstr(f, name);
         fprintf(f, ",\"depth\":%d,\"count\":%" PRIu64 ",\"bytes\":%" PRIu64 ",\"self_count\":%" PRIu64
                    ",\"self_bytes\":%" PRIu64 ",\"peak_bytes\":%" PRIu64 ",\"sum_size\":%" PRIu64
                    ",\"mean_size\":%.3f,\"min_size\":%" PRIu64 ",\"max_size\":%" PRIu64 ",\"stddev_size\":%.3f}",

@@ -430,6 +430,11 @@ static int stream_local(struct rp_engine *e, struct cursor *c, struct mrz_rec *r
         if (c->region_depth)
             c->region_depth--;
         return 0;
+    case MRZ_T_STREAM_STATE:
+        /* ids defined in a lost chunk: unknown (the root), later ones align */
+        if (r->a > c->stack_map.n && r->a <= UINT32_MAX && rp_vec32_set(&c->stack_map, (uint32_t)r->a - 1, 0))
+            e->err = MRZ_ENOMEM;
+        return 0;
     case MRZ_T_RECORDING:
         e->tot.paused += r->a == 0;
         return 0;

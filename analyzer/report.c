@@ -10,15 +10,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "grouping.h"
 #include "regions.h"
 #include "replay.h"
 #include "symbols.h"
 
 static const struct an_opt opts[] = {
-    {"top", 'n', "N", "sites per list (0: all)", "10"},
+    {"top", 'n', "N", "sites per list; 0: all", "10"},
     {"sort", 's', "KEY", "top sites by bytes, count, peak, leaked or temporary", "peak"},
     {"full-stacks", 0, NULL, "every frame, libc/libstdc++/ld.so included (default: the program's frames)", NULL},
-    {"depth", 0, "N", "frames per stack in text (0: all)", "8"},
+    {"depth", 0, "N", "frames per stack in text; 0: all", "8"},
     {"short-lived", 0, "TIME", "lifetime below which a block counts as short-lived (ns, us, ms, s)", "1ms"},
     {"by", 0, "KEY", "region: the region tree (mallocrec_region_begin) instead of sites", NULL},
     {"format", 0, "FMT", "text or json", "text"},
@@ -99,36 +100,6 @@ static uint64_t site_short(const struct rep *r, uint32_t s) { return s < r->site
 
 /* ------------------------------------------------------------ formatting */
 
-static const char *fmt_bytes(char *buf, size_t n, uint64_t v)
-{
-    static const char *const unit[] = {"KiB", "MiB", "GiB", "TiB", "PiB"};
-    if (v < 1024) {
-        snprintf(buf, n, "%" PRIu64 " B", v);
-        return buf;
-    }
-    double x = (double)v / 1024;
-    int u = 0;
-    while (x >= 1024 && u < 4) {
-        x /= 1024;
-        u++;
-    }
-    snprintf(buf, n, "%.*f %s", x < 10 ? 2 : 1, x, unit[u]);
-    return buf;
-}
-
-static const char *fmt_ns(char *buf, size_t n, double ns)
-{
-    if (ns < 1e3)
-        snprintf(buf, n, "%.0f ns", ns);
-    else if (ns < 1e6)
-        snprintf(buf, n, "%.3g us", ns / 1e3);
-    else if (ns < 1e9)
-        snprintf(buf, n, "%.3g ms", ns / 1e6);
-    else
-        snprintf(buf, n, "%.3f s", ns / 1e9);
-    return buf;
-}
-
 static const char *fmt_rate(char *buf, size_t n, double v)
 {
     if (v < 1e3)
@@ -162,14 +133,6 @@ static int parse_time(const char *s, uint64_t *out)
         return -1;
     *out = (uint64_t)(v * mul + 0.5);
     return 0;
-}
-
-static void json_str(FILE *f, const char *s)
-{
-    if (s)
-        an_json_str(f, s, strlen(s));
-    else
-        fputs("null", f);
 }
 
 /* ------------------------------------------------------------ stacks */
@@ -214,15 +177,12 @@ static void text_frame(FILE *f, const struct shown *sh)
             fprintf(f, "%.97s...", fr->function);
         else
             fputs(fr->function, f);
-        if (fr->file) {
-            const char *b = strrchr(fr->file, '/');
-            fprintf(f, " (%s:%d)", b ? b + 1 : fr->file, fr->line);
-        } else if (ip->module_name) {
+        if (fr->file)
+            fprintf(f, " (%s:%d)", an_base_name(fr->file), fr->line);
+        else if (ip->module_name)
             fprintf(f, " [%s]", ip->module_name);
-        }
     } else if (fr->file) { /* a nameless (inlined) function with a line */
-        const char *b = strrchr(fr->file, '/');
-        fprintf(f, "?? (%s:%d)", b ? b + 1 : fr->file, fr->line);
+        fprintf(f, "?? (%s:%d)", an_base_name(fr->file), fr->line);
     } else if (ip->module_name) {
         fprintf(f, "%s+0x%" PRIx64, ip->module_name, ip->offset);
     } else {
@@ -318,11 +278,11 @@ static void json_site(struct rep *r, uint32_t gi)
         const struct sym_frame *fr = sh[i].fr;
         const struct sym_ip *ip = sh[i].ip;
         fputs(i ? ",{\"function\":" : "{\"function\":", f);
-        json_str(f, fr->function);
+        an_json_cstr(f, fr->function);
         fputs(",\"file\":", f);
-        json_str(f, fr->file);
+        an_json_cstr(f, fr->file);
         fprintf(f, ",\"line\":%d,\"module\":", fr->line);
-        json_str(f, ip->module);
+        an_json_cstr(f, ip->module);
         fprintf(f, ",\"offset\":%" PRIu64 ",\"address\":%" PRIu64 ",\"inlined\":%s,\"system\":%s}", ip->offset, ip->ip,
                 fr->inlined ? "true" : "false", ip->flags & SYM_SYSTEM ? "true" : "false");
     }
@@ -509,6 +469,21 @@ static const char *end_text(const struct an_meta *m, char *buf, size_t n)
 
 /* ------------------------------------------------------------ text */
 
+/* The top sites by their temporaries or short-lived blocks (key), with
+ * their allocations. */
+static void text_count_sites(struct rep *r, enum sort_key key, const char *title)
+{
+    uint32_t n = select_sites(r, key, -1, 1);
+    if (n)
+        fprintf(r->f, "  %12s %7s  site\n", title, "allocs");
+    for (uint32_t i = 0; i < n; i++) {
+        const struct group *s = &r->groups[r->order[i]];
+        fprintf(r->f, "  %12" PRIu64 " %7" PRIu64 "  ", key == BY_SHORT ? s->short_lived : s->temporaries, s->allocs);
+        text_site_line(r, s->site);
+        fputc('\n', r->f);
+    }
+}
+
 static void text_report(struct rep *r)
 {
     FILE *f = r->f;
@@ -542,25 +517,30 @@ static void text_report(struct rep *r)
     if (col)
         fputc('\n', f);
     fprintf(f, "  frees            %" PRIu64 "\n  reallocs         %" PRIu64 "\n", t->frees, t->reallocs);
-    fprintf(f, "  bytes allocated  %s\n", fmt_bytes(b1, sizeof b1, t->bytes_allocated));
-    fprintf(f, "  duration         %s, %u thread%s, %s allocations/s\n", fmt_ns(b1, sizeof b1, (double)g.duration_ns),
-            rp_thread_count(r->e), rp_thread_count(r->e) == 1 ? "" : "s", fmt_rate(b2, sizeof b2, g.rate));
+    fprintf(f, "  bytes allocated  %s\n", gr_fmt_bytes(b1, sizeof b1, t->bytes_allocated));
+    fprintf(f, "  duration         %s, %u thread%s, %s allocations/s\n",
+            gr_fmt_ns(b1, sizeof b1, (double)g.duration_ns), rp_thread_count(r->e),
+            rp_thread_count(r->e) == 1 ? "" : "s", fmt_rate(b2, sizeof b2, g.rate));
     if (t->failed)
         fprintf(f, "  failed           %" PRIu64 " (returned NULL or an error)\n", t->failed);
     if (t->lost)
         fprintf(f, "  lost             %" PRIu64 " events the recorder could not write: figures are lower bounds\n",
                 t->lost);
+    /* the program switched recording off: what it allocated meanwhile is
+     * unknown, and freeing it later is expected */
     if (t->unknown_frees || t->overwritten)
-        fprintf(f, "  unmatched        %" PRIu64 " frees of unknown blocks, %" PRIu64 " blocks replaced while live\n",
-                t->unknown_frees, t->overwritten);
+        fprintf(f, "  unmatched        %" PRIu64 " frees of %s, %" PRIu64 " blocks replaced while live\n",
+                t->unknown_frees,
+                t->paused ? "blocks allocated while recording was paused (expected)" : "unknown blocks",
+                t->overwritten);
 
     for (int sp = 0; sp < MRZ_S_COUNT; sp++) {
         const struct rp_space_stats *ss = &t->space[sp];
         if (!ss->allocs && sp != MRZ_S_HOST)
             continue;
         fprintf(f, "\nPEAK %s: %s (%" PRIu64 " bytes) in %" PRIu64 " blocks at %s", sp ? mrz_space_name((unsigned)sp) : "host heap",
-                fmt_bytes(b1, sizeof b1, ss->peak_bytes), ss->peak_bytes, ss->peak_count,
-                fmt_ns(b2, sizeof b2, (double)ss->peak_time_ns));
+                gr_fmt_bytes(b1, sizeof b1, ss->peak_bytes), ss->peak_bytes, ss->peak_count,
+                gr_fmt_ns(b2, sizeof b2, (double)ss->peak_time_ns));
         if (g.duration_ns)
             fprintf(f, " (%.0f%% into the run)", pct(ss->peak_time_ns, g.duration_ns));
         fputc('\n', f);
@@ -569,20 +549,20 @@ static void text_report(struct rep *r)
             fprintf(f, "  %12s %7s  site\n", "at peak", "blocks");
         for (uint32_t i = 0; i < n; i++) {
             const struct group *s = &r->groups[r->order[i]];
-            fprintf(f, "  %12s %7" PRIu64 "  ", fmt_bytes(b1, sizeof b1, s->peak_bytes), s->peak_count);
+            fprintf(f, "  %12s %7" PRIu64 "  ", gr_fmt_bytes(b1, sizeof b1, s->peak_bytes), s->peak_count);
             text_site_line(r, s->site);
             fputc('\n', f);
         }
     }
 
     fprintf(f, "\nLEAKS: %" PRIu64 " allocation%s, %s still live at the end of the trace\n", g.leaked,
-            g.leaked == 1 ? "" : "s", fmt_bytes(b1, sizeof b1, g.leaked_bytes));
+            g.leaked == 1 ? "" : "s", gr_fmt_bytes(b1, sizeof b1, g.leaked_bytes));
     uint32_t n = select_sites(r, BY_LEAKED, -1, 1);
     if (n)
         fprintf(f, "  %12s %7s  site\n", "leaked", "blocks");
     for (uint32_t i = 0; i < n; i++) {
         const struct group *s = &r->groups[r->order[i]];
-        fprintf(f, "  %12s %7" PRIu64 "  ", fmt_bytes(b1, sizeof b1, s->live_bytes), s->live_count);
+        fprintf(f, "  %12s %7" PRIu64 "  ", gr_fmt_bytes(b1, sizeof b1, s->live_bytes), s->live_count);
         text_site_line(r, s->site);
         fputc('\n', f);
     }
@@ -591,26 +571,9 @@ static void text_report(struct rep *r)
             "\nTEMPORARIES: %" PRIu64 " (%.1f%% of allocations) freed before their thread allocated again\n"
             "  short-lived: %" PRIu64 " (%.1f%%) freed within %s\n",
             t->temporaries, pct(t->temporaries, t->allocations), r->short_lived, pct(r->short_lived, t->allocations),
-            fmt_ns(b1, sizeof b1, (double)r->short_ns));
-    n = select_sites(r, BY_TEMPORARY, -1, 1);
-    if (n)
-        fprintf(f, "  %12s %7s  site\n", "temporaries", "allocs");
-    for (uint32_t i = 0; i < n; i++) {
-        const struct group *s = &r->groups[r->order[i]];
-        fprintf(f, "  %12" PRIu64 " %7" PRIu64 "  ", s->temporaries, s->allocs);
-        text_site_line(r, s->site);
-        fputc('\n', f);
-    }
-
-    n = select_sites(r, BY_SHORT, -1, 1);
-    if (n)
-        fprintf(f, "  %12s %7s  site\n", "short-lived", "allocs");
-    for (uint32_t i = 0; i < n; i++) {
-        const struct group *s = &r->groups[r->order[i]];
-        fprintf(f, "  %12" PRIu64 " %7" PRIu64 "  ", s->short_lived, s->allocs);
-        text_site_line(r, s->site);
-        fputc('\n', f);
-    }
+            gr_fmt_ns(b1, sizeof b1, (double)r->short_ns));
+    text_count_sites(r, BY_TEMPORARY, "temporaries");
+    text_count_sites(r, BY_SHORT, "short-lived");
 
     fprintf(f, "\nLIFETIMES of %" PRIu64 " freed blocks (log2 buckets)\n", r->freed);
     uint64_t most = 0;
@@ -623,8 +586,8 @@ static void text_report(struct rep *r)
         }
     for (int k = lo; lo >= 0 && k <= hi; k++) {
         int bar = most ? (int)((r->life[k] * 40 + most - 1) / most) : 0;
-        fprintf(f, "  %9s - %-9s %10" PRIu64 " %5.1f%%%s", fmt_ns(b1, sizeof b1, k ? (double)(1ull << k) : 0),
-                fmt_ns(b2, sizeof b2, (double)(2ull << k)), r->life[k], pct(r->life[k], r->freed), bar ? " " : "");
+        fprintf(f, "  %9s - %-9s %10" PRIu64 " %5.1f%%%s", gr_fmt_ns(b1, sizeof b1, k ? (double)(1ull << k) : 0),
+                gr_fmt_ns(b2, sizeof b2, (double)(2ull << k)), r->life[k], pct(r->life[k], r->freed), bar ? " " : "");
         for (int i = 0; i < bar; i++)
             fputc('#', f);
         fputc('\n', f);
@@ -636,15 +599,15 @@ static void text_report(struct rep *r)
     fprintf(f, "\nTOP SITES by %s\n", sort_names[r->sort]);
     for (uint32_t i = 0; i < n; i++) {
         const struct group *s = &r->groups[r->order[i]];
-        fprintf(f, "#%-3u %s in %" PRIu64 " allocation%s", i + 1, fmt_bytes(b1, sizeof b1, s->bytes), s->allocs,
+        fprintf(f, "#%-3u %s in %" PRIu64 " allocation%s", i + 1, gr_fmt_bytes(b1, sizeof b1, s->bytes), s->allocs,
                 s->allocs == 1 ? "" : "s");
         if (s->allocs && s->min_size == s->max_size)
-            fprintf(f, " of %s", fmt_bytes(b2, sizeof b2, s->max_size));
+            fprintf(f, " of %s", gr_fmt_bytes(b2, sizeof b2, s->max_size));
         else if (s->allocs)
-            fprintf(f, " (%s..%s)", fmt_bytes(b2, sizeof b2, s->min_size), fmt_bytes(b3, sizeof b3, s->max_size));
-        fprintf(f, ", %s at peak", fmt_bytes(b4, sizeof b4, s->peak_bytes));
+            fprintf(f, " (%s..%s)", gr_fmt_bytes(b2, sizeof b2, s->min_size), gr_fmt_bytes(b3, sizeof b3, s->max_size));
+        fprintf(f, ", %s at peak", gr_fmt_bytes(b4, sizeof b4, s->peak_bytes));
         if (s->live_bytes)
-            fprintf(f, ", %s leaked", fmt_bytes(b5, sizeof b5, s->live_bytes));
+            fprintf(f, ", %s leaked", gr_fmt_bytes(b5, sizeof b5, s->live_bytes));
         if (s->temporaries)
             fprintf(f, ", %" PRIu64 " temporar%s", s->temporaries, s->temporaries == 1 ? "y" : "ies");
         if (s->failed)
@@ -676,17 +639,17 @@ static void json_report(struct rep *r)
     struct figures g;
     compute(r, &g);
     fputs("{\"trace\":", f);
-    json_str(f, r->path);
+    an_json_cstr(f, r->path);
     fprintf(f, ",\"pid\":%u,\"exe\":", r->m->pid);
-    json_str(f, r->m->exe);
+    an_json_cstr(f, r->m->exe);
     fputs(",\"command\":", f);
-    json_str(f, r->m->cmdline);
+    an_json_cstr(f, r->m->cmdline);
     fprintf(f, ",\"totals\":{\"allocations\":%" PRIu64 ",\"frees\":%" PRIu64 ",\"reallocs\":%" PRIu64
                ",\"failed\":%" PRIu64 ",\"bytes_allocated\":%" PRIu64 ",\"events\":%" PRIu64
                ",\"duration_ns\":%" PRIu64 ",\"threads\":%u,\"allocations_per_second\":%.1f,\"lost\":%" PRIu64
-               ",\"unknown_frees\":%" PRIu64 ",\"overwritten\":%" PRIu64 ",\"kinds\":{",
+               ",\"unknown_frees\":%" PRIu64 ",\"overwritten\":%" PRIu64 ",\"paused\":%" PRIu64 ",\"kinds\":{",
             t->allocations, t->frees, t->reallocs, t->failed, t->bytes_allocated, t->events, g.duration_ns,
-            rp_thread_count(r->e), g.rate, t->lost, t->unknown_frees, t->overwritten);
+            rp_thread_count(r->e), g.rate, t->lost, t->unknown_frees, t->overwritten, t->paused);
     int first = 1;
     for (int k = 1; k <= MRZ_K_MAX; k++)
         if (mrz_kind_name((unsigned)k)) {

@@ -43,12 +43,6 @@ static const char *pool_str(struct sm_string_pool *p, const char *s)
     return s ? pool_dup(p, s, strlen(s)) : NULL;
 }
 
-static const char *base_name(const char *path)
-{
-    const char *b = strrchr(path, '/');
-    return b ? b + 1 : path;
-}
-
 /* A growable text buffer; on allocation failure it keeps what it had and
  * remembers the failure. */
 struct sbuf { char *s; size_t n, cap; int oom; };
@@ -120,7 +114,7 @@ static int natcmp(const char *a, const char *b)
 static int path_cmp(const void *x, const void *y)
 {
     const char *a = *(char *const *)x, *b = *(char *const *)y;
-    int c = natcmp(base_name(a), base_name(b));
+    int c = natcmp(an_base_name(a), an_base_name(b));
     return c ? c : natcmp(a, b);
 }
 
@@ -279,7 +273,7 @@ static void frame_token(struct sbuf *b, const struct sm_frame *f)
         sb_str(b, f->function);
         if (f->file) {
             sb_str(b, "@");
-            sb_str(b, base_name(f->file));
+            sb_str(b, an_base_name(f->file));
         }
     } else if (f->module) {
         sb_fmt(b, "%s+0x%" PRIx64, f->module, f->offset);
@@ -297,7 +291,7 @@ static void frame_label(struct sbuf *b, const struct sm_frame *f)
     else
         sb_fmt(b, "0x%" PRIx64, f->offset);
     if (f->file && !f->system) {
-        sb_fmt(b, " (%s", base_name(f->file));
+        sb_fmt(b, " (%s", an_base_name(f->file));
         if (f->line)
             sb_fmt(b, ":%d", f->line);
         sb_str(b, ")");
@@ -491,9 +485,9 @@ static int load_trace(struct sm_side *side, const char *path, struct sm_unit *u,
             goto out;
         }
     }
-    const char *prog = m.exe && *m.exe ? base_name(m.exe) : NULL;
-    size_t n = prog ? strlen(prog) : strcspn(base_name(path), ".");
-    *program = pool_dup(side->pool, prog ? prog : base_name(path), n);
+    const char *prog = m.exe && *m.exe ? an_base_name(m.exe) : NULL;
+    size_t n = prog ? strlen(prog) : strcspn(an_base_name(path), ".");
+    *program = pool_dup(side->pool, prog ? prog : an_base_name(path), n);
 out:
     free(ips);
     sym_free(sym);
@@ -683,29 +677,21 @@ int sm_match_units(const struct sm_side *b, const struct sm_side *n, const struc
 
 /* ------------------------------------------------------------ JSON */
 
-static void json_cstr(FILE *f, const char *s)
-{
-    if (s)
-        an_json_str(f, s, strlen(s));
-    else
-        fputs("null", f);
-}
-
 void sm_json_site(FILE *f, const struct sm_site *s)
 {
     fputs("\"key\":", f);
-    json_cstr(f, s->key);
+    an_json_cstr(f, s->key);
     fputs(",\"display\":", f);
-    json_cstr(f, s->display);
+    an_json_cstr(f, s->display);
     fprintf(f, ",\"space\":\"%s\",\"frames\":[", mrz_space_name(s->space) ? mrz_space_name(s->space) : "?");
     for (int i = 0; i < s->nframes; i++) {
         const struct sm_frame *fr = &s->frames[i];
         fprintf(f, "%s{\"function\":", i ? "," : "");
-        json_cstr(f, fr->function);
+        an_json_cstr(f, fr->function);
         fputs(",\"file\":", f);
-        json_cstr(f, fr->file);
+        an_json_cstr(f, fr->file);
         fprintf(f, ",\"line\":%d,\"module\":", fr->line);
-        json_cstr(f, fr->module);
+        an_json_cstr(f, fr->module);
         fprintf(f, ",\"offset\":%" PRIu64 ",\"inlined\":%s,\"system\":%s}", fr->offset, fr->inlined ? "true" : "false",
                 fr->system ? "true" : "false");
     }

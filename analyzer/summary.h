@@ -190,5 +190,16 @@ void sm_json_fig(FILE *f, const struct sm_fig *g);
 void sm_json_verdicts(FILE *f, const struct sm_verdict *v, int nv);
 /** Writes a unit's totals as a JSON object. */
 void sm_json_totals(FILE *f, const struct sm_totals *t);
+/** Writes a list of trace paths as a JSON array. */
+void sm_json_paths(FILE *f, char *const *p, int n);
+
+/** Writes s as a Markdown code span that is safe inside a table cell ('|'
+ * escaped, backquotes as apostrophes, newlines dropped). */
+void sm_md_code(FILE *f, const char *s);
+/** The text format's last line: "result: FAIL, 2 of 3 limits crossed" or
+ * "result: ok, within all 3 limits". */
+void sm_text_result(FILE *f, int crossed, int nv);
+/** One "mallocan: CMD: limit crossed: ..." line on stderr per crossed verdict. */
+void sm_warn_crossed(const char *cmd, const struct sm_verdict *v, int nv, int with_unit);
 
 #endif

@@ -169,7 +169,7 @@ FILE *svg_open_out(const char *path)
 int svg_close_out(FILE *f, const char *path)
 {
     if (f == stdout)
-        return fflush(f) ? an_error(NULL, "cannot write the output: %s", strerror(errno)) : 0;
+        return fflush(f) || ferror(f) ? an_error(NULL, "cannot write the output: %s", strerror(errno)) : 0;
     int bad = ferror(f);
     if (fclose(f) || bad)
         return an_error(path, "cannot write the output: %s", strerror(errno));

@@ -109,19 +109,13 @@ char *sym_demangle(const char *name)
 
 /* ------------------------------------------------------------ modules */
 
-static const char *base_name(const char *path)
-{
-    const char *b = strrchr(path, '/');
-    return b ? b + 1 : path;
-}
-
 static int starts(const char *s, const char *prefix) { return !strncmp(s, prefix, strlen(prefix)); }
 
 unsigned sym_classify_path(const char *path)
 {
     if (!path)
         return 0;
-    const char *b = base_name(path);
+    const char *b = an_base_name(path);
     if (starts(b, "libmallocrec"))
         return SYM_RECORDER;
     static const char *const sys[] = {
@@ -182,7 +176,7 @@ static struct sym_mod *mod_open(struct sym_ctx *s, int i)
         return sm;
     }
     dwfl_report_begin(d);
-    Dwfl_Module *dm = dwfl_report_elf(d, base_name(mod->path), mod->path, -1, 0, true);
+    Dwfl_Module *dm = dwfl_report_elf(d, an_base_name(mod->path), mod->path, -1, 0, true);
     dwfl_report_end(d, NULL, NULL);
     if (!dm) {
         warnf(s, "%s: cannot open (%s); its frames show as module+offset", mod->path, dwfl_errmsg(-1));
@@ -457,7 +451,7 @@ const struct sym_ip *sym_lookup(struct sym_ctx *s, uint64_t ip, uint64_t t)
     e->pub = (struct sym_ip){
         .ip = ip,
         .module = mod ? mod->path : NULL,
-        .module_name = mod ? base_name(mod->path) : NULL,
+        .module_name = mod ? an_base_name(mod->path) : NULL,
         .offset = offset,
         .flags = flags,
         .nframes = fb.n,

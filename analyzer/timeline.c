@@ -307,9 +307,8 @@ static void write_svg(FILE *f, const struct view *v)
             ".sub{fill:#555}#hover{pointer-events:none}</style>\n"
             "<rect width=\"100%%\" height=\"100%%\" fill=\"#ffffff\"/>\n",
             W, H, W, H);
-    const char *exe = v->m->exe ? v->m->exe : v->path, *slash = strrchr(exe, '/');
     fputs("<text class=\"title\" x=\"12\" y=\"22\">Live memory over time: ", f);
-    svg_text(f, slash ? slash + 1 : exe, 90);
+    svg_text(f, an_base_name(v->m->exe ? v->m->exe : v->path), 90);
     fprintf(f, " (pid %u)</text>\n<text class=\"sub\" x=\"12\" y=\"40\">", v->m->pid);
     char b3[32];
     fprintf(f, "%s allocations in %s; each column shows the maximum of its %s",
@@ -510,7 +509,7 @@ done:
 const struct an_cmd an_cmd_timeline = {
     .name = "timeline",
     .args = "TRACE",
-    .summary = "live bytes over time per space, with the peak and markers: SVG, CSV",
+    .summary = "live bytes over time per space, with the peak and markers: SVG, CSV, JSON",
     .opts = opts,
     .min_traces = 1,
     .max_traces = 1,

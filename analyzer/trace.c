@@ -282,3 +282,17 @@ void an_json_str(FILE *f, const char *s, size_t n)
     }
     fputc('"', f);
 }
+
+void an_json_cstr(FILE *f, const char *s)
+{
+    if (s)
+        an_json_str(f, s, strlen(s));
+    else
+        fputs("null", f);
+}
+
+const char *an_base_name(const char *path)
+{
+    const char *b = strrchr(path, '/');
+    return b ? b + 1 : path;
+}

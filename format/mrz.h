@@ -62,6 +62,7 @@ enum mrz_type {
     MRZ_T_END = 0x2c,
     MRZ_T_RECORDING = 0x2d,
     MRZ_T_OPTIONS = 0x2e,
+    MRZ_T_STREAM_STATE = 0x2f,
 };
 
 /* Allocation kinds: the call the program made. */

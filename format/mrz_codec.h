@@ -255,6 +255,38 @@ static inline int mrz_cols_on(const struct mrz_ref_cache *c, const uint8_t *p)
     return !c->broken;
 }
 
+/* What ALLOC, FREE and REALLOC_FREE start with: the type, Δtime and the
+ * pointer (ref k, or 0 and an explicit Δptr), into the record and, when
+ * cols (a constant at each call), into the columns too: ref_col / ptr_col
+ * are the columns of the record's side. */
+static inline __attribute__((always_inline)) uint8_t *mrz_enc_head(uint8_t *p, const struct mrz_delta *d,
+                                                                   struct mrz_ref_cache *c, int cols, unsigned type,
+                                                                   uint64_t t, uint64_t ptr, uint64_t k, int ref_col,
+                                                                   int ptr_col)
+{
+    *p++ = (uint8_t)type;
+    if (cols) {
+        p = mrz_col_uvar(p, &c->cur[MRZ_C_TIME], t - d->time);
+        if (k) {
+            p = mrz_col_uvar(p, &c->cur[ref_col], k);
+            *c->cur[MRZ_C_TAG]++ = (uint8_t)type;
+        } else {
+            *p++ = 0;
+            p = mrz_col_uvar(p, &c->cur[ptr_col], mrz_zigzag((int64_t)(ptr - d->ptr)));
+            *c->cur[MRZ_C_TAG]++ = (uint8_t)(MRZ_TAG_EXPLICIT | type);
+        }
+    } else {
+        p = mrz_put_uvar(p, t - d->time);
+        if (k) {
+            p = mrz_put_uvar(p, k);
+        } else {
+            *p++ = 0;
+            p = mrz_put_svar(p, (int64_t)(ptr - d->ptr));
+        }
+    }
+    return p;
+}
+
 /** Encodes an ALLOC record (type = its kind, 1..15).
  * @param align  written only for kinds that take an alignment (mrz_kind_has_align).
  * Precondition: MRZ_HOT_MAX bytes writable. @return the byte after it. */
@@ -264,30 +296,14 @@ static inline __attribute__((always_inline)) uint8_t *mrz_enc_alloc(uint8_t *p, 
     uint64_t k = mrz_ref_of(d, ptr, 1);
     struct mrz_ref_cache *c = d->cache;
     if (mrz_cols_on(c, p)) {
-        *p++ = (uint8_t)kind;
-        p = mrz_col_uvar(p, &c->cur[MRZ_C_TIME], t - d->time);
-        if (k) {
-            p = mrz_col_uvar(p, &c->cur[MRZ_C_AREF], k);
-            *c->cur[MRZ_C_TAG]++ = (uint8_t)kind;
-        } else {
-            *p++ = 0;
-            p = mrz_col_uvar(p, &c->cur[MRZ_C_APTR], mrz_zigzag((int64_t)(ptr - d->ptr)));
-            *c->cur[MRZ_C_TAG]++ = (uint8_t)(MRZ_TAG_EXPLICIT | kind);
-        }
+        p = mrz_enc_head(p, d, c, 1, kind, t, ptr, k, MRZ_C_AREF, MRZ_C_APTR);
         p = mrz_col_uvar(p, &c->cur[MRZ_C_SIZE], size);
         p = mrz_col_uvar(p, &c->cur[MRZ_C_STACK], stack);
         if (kind >= 5 && kind <= 7)
             p = mrz_col_uvar(p, &c->cur[MRZ_C_REST], align);
         c->rows_done = (size_t)(p - c->rows);
     } else {
-        *p++ = (uint8_t)kind;
-        p = mrz_put_uvar(p, t - d->time);
-        if (k) {
-            p = mrz_put_uvar(p, k);
-        } else {
-            *p++ = 0;
-            p = mrz_put_svar(p, (int64_t)(ptr - d->ptr));
-        }
+        p = mrz_enc_head(p, d, c, 0, kind, t, ptr, k, MRZ_C_AREF, MRZ_C_APTR);
         p = mrz_put_uvar(p, size);
         p = mrz_put_uvar(p, stack);
         if (kind >= 5 && kind <= 7)
@@ -305,26 +321,10 @@ static inline __attribute__((always_inline)) uint8_t *mrz_enc_free(uint8_t *p, s
     uint64_t k = mrz_ref_of(d, ptr, 0);
     struct mrz_ref_cache *c = d->cache;
     if (mrz_cols_on(c, p)) {
-        *p++ = (uint8_t)type;
-        p = mrz_col_uvar(p, &c->cur[MRZ_C_TIME], t - d->time);
-        if (k) {
-            p = mrz_col_uvar(p, &c->cur[MRZ_C_FREF], k);
-            *c->cur[MRZ_C_TAG]++ = (uint8_t)type;
-        } else {
-            *p++ = 0;
-            p = mrz_col_uvar(p, &c->cur[MRZ_C_FPTR], mrz_zigzag((int64_t)(ptr - d->ptr)));
-            *c->cur[MRZ_C_TAG]++ = (uint8_t)(MRZ_TAG_EXPLICIT | type);
-        }
+        p = mrz_enc_head(p, d, c, 1, type, t, ptr, k, MRZ_C_FREF, MRZ_C_FPTR);
         c->rows_done = (size_t)(p - c->rows);
     } else {
-        *p++ = (uint8_t)type;
-        p = mrz_put_uvar(p, t - d->time);
-        if (k) {
-            p = mrz_put_uvar(p, k);
-        } else {
-            *p++ = 0;
-            p = mrz_put_svar(p, (int64_t)(ptr - d->ptr));
-        }
+        p = mrz_enc_head(p, d, c, 0, type, t, ptr, k, MRZ_C_FREF, MRZ_C_FPTR);
     }
     d->ptr = ptr;
     d->time = t;

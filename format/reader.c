@@ -367,6 +367,7 @@ static int decode_framed(const uint8_t *p, const uint8_t *end, struct mrz_rec *r
     case MRZ_T_REGION_END: U(r->time); break;
     case MRZ_T_LABEL_NEXT: U(r->a); break;
     case MRZ_T_OPTIONS: U(r->time); U(r->a); U(r->b); break;
+    case MRZ_T_STREAM_STATE: U(r->a); break;
     case MRZ_T_LOST: U(r->time); U(r->a); U(r->b); break;
     case MRZ_T_END: U(r->time); U(r->a); U(r->b); U(r->c); U(r->d); break;
     default: break; /* unknown: the caller skips it */

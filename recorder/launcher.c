@@ -41,10 +41,10 @@ static void usage(FILE *f)
                      o->arg ? o->arg : "");
         else
             snprintf(left, sizeof left, "    --%s%s%s", o->flag, o->arg ? " " : "", o->arg ? o->arg : "");
-        fprintf(f, "  %-26s %s\n", left, o->help);
+        mr_help_line(f, 26, left, o->help, NULL);
     }
-    fprintf(f, "  %-26s %s\n", "-q, --quiet", "print nothing at the end");
-    fprintf(f, "  %-26s %s\n", "-h, --help", "show this help");
+    mr_help_line(f, 26, "-q, --quiet", "print nothing at the end", NULL);
+    mr_help_line(f, 26, "-h, --help", "show this help", NULL);
     fprintf(f, "\nThe exit status is PROGRAM's (128+N when it died of signal N, 127 when it\n"
                "cannot be found).\n");
 }

@@ -44,6 +44,7 @@ struct rec_stream {
     uintptr_t prev_ip[REC_MAX_DEPTH];
     uint32_t prev_id[REC_MAX_DEPTH];
     uint32_t region_depth;
+    uint32_t state_len;         /* bytes of the STREAM_STATE opening the slot */
     struct rec_stream *next_free;
     /* hot-path state of preload.c: recent pointers for the encoder, the
      * stack walker, the --sample countdown */
@@ -61,7 +62,6 @@ struct rec_tls {
     struct rec_stream *s;
     volatile int busy;          /* inside the recorder: pass calls through */
     int dead;                   /* stream released at thread exit */
-    int paused;                 /* per-thread pause depth (API) */
 };
 extern __thread struct rec_tls rec_tls __attribute__((tls_model("initial-exec")));
 
@@ -92,12 +92,10 @@ REC_HIDDEN int rec_open_trace(void);
 REC_HIDDEN struct rec_stream *rec_stream_acquire(void);
 REC_HIDDEN void rec_stream_release(struct rec_stream *s);
 REC_HIDDEN void rec_flush(struct rec_stream *s);
-REC_HIDDEN void rec_reserve(struct rec_stream *s, size_t n);
 /* ip: the stack outermost frame first; the first `same` frames are known
  * to equal the previous call's.  @return the innermost node's id. */
 REC_HIDDEN uint32_t rec_stack_intern(struct rec_stream *s, const uintptr_t *ip, int n, int same);
 REC_HIDDEN int rec_stack_table_init(struct rec_stream *s, uint32_t cap);
-REC_HIDDEN void rec_commit(struct rec_stream *s);
 REC_HIDDEN void *rec_mmap(size_t n);
 REC_HIDDEN void rec_munmap(void *p, size_t n);
 REC_HIDDEN uint64_t rec_now_ns(void);
@@ -106,6 +104,23 @@ REC_HIDDEN void rec_thread_record(struct rec_stream *s, unsigned type);
 REC_HIDDEN void rec_after_fork_child(void);
 REC_HIDDEN void rec_pool_lock_all(void);
 REC_HIDDEN void rec_pool_unlock_all(int reinit);
+
+/* Inline: both run once per event. */
+/** Makes room for n bytes of records at s->pos, flushing the chunk if needed. */
+static inline void rec_reserve(struct rec_stream *s, size_t n)
+{
+    if (unlikely((size_t)(s->end - s->pos) < n))
+        rec_flush(s);
+}
+
+/** Publishes the records written up to s->pos.  The record's bytes must be
+ * in the slot before `used` covers them: a SIGKILL between the two then
+ * loses only the record being written. */
+static inline void rec_commit(struct rec_stream *s)
+{
+    barrier();
+    s->slot->used = (uint64_t)(s->pos - s->slot->data);
+}
 
 /* modules.c */
 REC_HIDDEN void rec_modules_scan(void);

@@ -66,6 +66,10 @@ static uint32_t node_find(struct rec_stream *s, uint32_t parent, uintptr_t ip)
             return e->id;
         j = (j + 1) & mask;
     }
+    /* a table that could not grow (no memory) keeps an empty slot, so that
+     * probes end: the frame is left out of the stack */
+    if (s->node_n + 2 > s->node_cap)
+        return parent;
     uint32_t id = ++s->node_n;
     s->nodes[j] = (struct rec_node){ip, parent, id};
     rec_reserve(s, 1 + 2 * MRZ_VARINT_MAX);

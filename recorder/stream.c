@@ -121,13 +121,21 @@ static void stream_rebase(struct rec_stream *s)
     mrz_delta_rebase(&s->delta, sl->base_ticks);
     s->pos = sl->data;
     s->end = sl->data + REC_SLOT_SIZE;
+    /* Stack node ids are implicit: saying the next one at every chunk start
+     * lets a reader that lost a chunk resynchronise. */
+    struct mrz_framed f;
+    uint8_t *p = mrz_framed_begin(&f, s->pos, MRZ_T_STREAM_STATE);
+    p = mrz_put_uvar(p, (uint64_t)s->node_n + 1);
+    s->pos = mrz_framed_end(&f, p);
+    s->state_len = (uint32_t)(s->pos - sl->data);
+    /* not committed: a slot holding only this is empty to salvage */
 }
 
 void rec_flush(struct rec_stream *s)
 {
     struct mrz_slot *sl = s->slot;
     size_t used = (size_t)(s->pos - sl->data);
-    if (used) {
+    if (used > s->state_len) {
         int i = pool_take(s->id);
         if (!pool[i].c) {
             ZSTD_customMem mem = {z_alloc, z_free, NULL};
@@ -156,20 +164,6 @@ void rec_flush(struct rec_stream *s)
      * stream 0: its flushes happen under rec_g.lock, which a scan takes. */
     if (s != rec_g.meta)
         rec_modules_check(0);
-}
-
-void rec_reserve(struct rec_stream *s, size_t n)
-{
-    if (unlikely((size_t)(s->end - s->pos) < n))
-        rec_flush(s);
-}
-
-/* The record's bytes must be in the slot before `used` covers them: a
- * SIGKILL between the two then loses only the record being written. */
-void rec_commit(struct rec_stream *s)
-{
-    barrier();
-    s->slot->used = (uint64_t)(s->pos - s->slot->data);
 }
 
 /* Under rec_g.lock. */

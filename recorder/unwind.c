@@ -493,7 +493,6 @@ int rec_unwind(struct rec_unw *u, const struct rec_unw_start *st, int max, uintp
     uintptr_t sp = st->sp, rbp = st->rbp, ip = st->ip, hi = u->stack_hi, slot;
     static const struct rec_unw_rule none = {0, 0, 0, REC_UNW_GIVEUP, 0};
     const struct rec_unw_rule *r = &none;
-    u->walks++;
     if (__builtin_expect(u->gen != rec_unw_gen, 0)) {
         memset(u->cache, 0, CACHE_N * sizeof *u->cache);
         u->gen = rec_unw_gen;
@@ -571,7 +570,6 @@ int rec_unwind(struct rec_unw *u, const struct rec_unw_start *st, int max, uintp
     u->complete = (uint32_t)complete;
     return n;
 giveup:
-    u->fallbacks++;
     u->n = u->complete = u->same = 0;
     return -1;
 }
@@ -586,7 +584,7 @@ int rec_unw_init(struct rec_unw *u, uint32_t tid)
 
 int rec_unwind(struct rec_unw *u, const struct rec_unw_start *st, int max, uintptr_t skip_lo, uintptr_t skip_hi)
 {
-    u->fallbacks++;
+    (void)u, (void)st, (void)max, (void)skip_lo, (void)skip_hi;
     return -1;
 }
 

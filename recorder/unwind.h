@@ -56,7 +56,7 @@ struct rec_unw {
     uintptr_t stack_lo, stack_hi; /* this thread's stack, for bounds checks */
     uint32_t tid;                 /* thread the bounds belong to */
     uint32_t gen;                 /* rec_unw_gen when the cache was filled */
-    uint64_t walks, fallbacks, reused; /* statistics */
+    uint64_t reused;              /* walks that kept the last one's outer frames */
     /* The last walk, outermost frame first: frame k was found at stack
      * pointer sp[k] (its return address read from sp[k] - 8) with rbp[k];
      * stepping out of it read the next outer rbp from rbp_slot[k] (where it

@@ -20,11 +20,22 @@ const int mr_noptions = (int)(sizeof mr_options / sizeof *mr_options);
 
 int mr_parse_size(const char *s, uint64_t *out)
 {
-    if (!s || !*s)
+    if (!s)
+        return -1;
+    /* digits with at most one '.': no sign, space, exponent, hex, "inf" or
+     * "nan" reaches strtod */
+    size_t i = 0, digits = 0, dots = 0;
+    for (; (s[i] >= '0' && s[i] <= '9') || s[i] == '.'; i++) {
+        if (s[i] == '.')
+            dots++;
+        else
+            digits++;
+    }
+    if (!digits || dots > 1)
         return -1;
     char *end;
     double v = strtod(s, &end);
-    if (end == s || v < 0)
+    if (end != s + i)
         return -1;
     double mul = 1;
     switch (*end) {
@@ -45,4 +56,46 @@ int mr_parse_size(const char *s, uint64_t *out)
         return -1;
     *out = (uint64_t)v;
     return 0;
+}
+
+void mr_help_line(FILE *f, int width, const char *left, const char *help, const char *dflt)
+{
+    int indent = 2 + width + 1, room = 79 - indent;
+    if (room < 20)
+        room = 20;
+    fprintf(f, "  %-*s ", width, left);
+    if ((int)strlen(left) > width) /* too long to share the line */
+        fprintf(f, "\n%*s", indent, "");
+    const char *p = help;
+    int used = 0; /* columns of the line being written */
+    while (*p) {
+        /* the longest run of whole words that fits (a longer word alone) */
+        int n = 0, cut = 0;
+        while (p[n] && n <= room) {
+            if (p[n] == ' ')
+                cut = n;
+            n++;
+        }
+        if (!p[n] && n <= room)
+            cut = n;
+        else if (!cut)
+            while (p[cut] && p[cut] != ' ')
+                cut++;
+        fprintf(f, "%.*s", cut, p);
+        used = cut;
+        p += cut;
+        while (*p == ' ')
+            p++;
+        if (*p)
+            fprintf(f, "\n%*s", indent, "");
+    }
+    if (dflt) {
+        /* "(default X)" is never split */
+        int n = (int)strlen(dflt) + 10;
+        if (used && used + 1 + n > room)
+            fprintf(f, "\n%*s(default %s)", indent, "", dflt);
+        else
+            fprintf(f, "%s(default %s)", used ? " " : "", dflt);
+    }
+    fputc('\n', f);
 }

@@ -160,6 +160,15 @@ def check_gate(prog):
         assert j["paused"] == 3, j  # stop(a), deregister, pause
         switches = recording_switches(trace)
         assert switches == (["1", "0"] * 3 + ["1"])[0 if paused else 1:], switches
+        # the blocks allocated with recording off that the program freed:
+        # frees the report expects, and says so
+        unknown = sum(int(c) - int(live) for where, s, c, live in lines if where == "outside" and int(s) not in want)
+        totals = js("report", trace)["totals"]
+        assert totals["unknown_frees"] == unknown and totals["paused"] == 3, (totals, unknown)
+        text = mallocan("report", trace).stdout.splitlines()
+        line = ("  unmatched        %d frees of blocks allocated while recording was paused (expected), "
+                "0 blocks replaced while live" % unknown)
+        assert line in text, (line, text)
     print("gate ok: windows and pause record exactly the allocations inside")
 
 

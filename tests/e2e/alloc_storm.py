@@ -53,7 +53,7 @@ with tmpdir() as d:
     mm = [f for k, f in main if k == "malloc"]
     mc = [f for k, f in main if k == "calloc"]
     mf = [f for k, f in main if k == "free"]
-    other = sorted({k for k, _ in main} - {"thread", "stack", "malloc", "calloc", "free"})
+    other = sorted({k for k, _ in main} - {"thread", "stack", "stream_state", "malloc", "calloc", "free"})
     expect(not other, f"main thread made unexpected calls: {other}")
 
     # main: exactly the calls listed above

@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
 """Records samples and checks the replay engine's figures against what the
-programs are known to do.  usage: engine_checks.py MALLOCREC RP_CHECK THREADS [ALLOC_STORM]"""
+programs are known to do.  usage: engine_checks.py MALLOCREC RP_CHECK THREADS STACKGROW [ALLOC_STORM]"""
 import json, os, re, subprocess, sys, tempfile
 
-rec, rp_check, threads = sys.argv[1:4]
-storm = sys.argv[4] if len(sys.argv) > 4 else None
+rec, rp_check, threads, stackgrow = sys.argv[1:5]
+storm = sys.argv[5] if len(sys.argv) > 5 else None
 tmp = tempfile.mkdtemp()
 
 def record(prog, *args):
@@ -52,3 +52,43 @@ if storm and os.path.exists(storm):
     two = subprocess.run([rp_check, trace], capture_output=True, text=True, check=True).stdout
     assert one == two, "prefetching changed the replay"
     print("prefetch ok")
+
+# A lost chunk: the stream's later chunks still name the right stacks (each
+# chunk opens with STREAM_STATE, so implicit node ids resynchronise); blocks
+# whose stacks were defined in the lost chunk fall to "no stack".
+grow = os.path.join(tmp, "stackgrow.mrz")
+p = subprocess.run([rec, "run", "-q", "-o", grow, "--", stackgrow], capture_output=True, text=True)
+assert p.returncode == 0, p.stderr
+mallocan = os.path.join(os.path.dirname(rp_check), "..", "..", "analyzer", "mallocan")
+dump = subprocess.run([mallocan, "dump", grow], capture_output=True, text=True, check=True).stdout.splitlines()
+chunks = [dict(re.findall(r"(\w+)=(\S+)", l)) for l in dump if l.startswith("chunk ")]
+for i, l in enumerate(dump):
+    if l.startswith("chunk "):
+        assert dump[i + 1].strip().startswith("stream_state next_node="), dump[i + 1]
+main = [c for c in chunks if c["stream"] != "0"]
+assert len(main) >= 4, len(main)
+victim = [c for c in main if c["seq"] == "1"][0]
+data = bytearray(open(grow, "rb").read())
+data[int(victim["offset"]) + 48 + int(victim["payload"]) // 2] ^= 0xFF
+damaged = os.path.join(tmp, "damaged.mrz")
+open(damaged, "wb").write(bytes(data))
+intact = json.loads(subprocess.run([rp_check, grow], capture_output=True, text=True, check=True).stdout)
+p = subprocess.run([rp_check, damaged], capture_output=True, text=True, check=True)
+assert "damaged at byte " + victim["offset"] in p.stderr, p.stderr
+jd = json.loads(p.stdout)
+def by_stack(j):
+    out = {}
+    for s in j["site_list"]:
+        out[tuple(s["stack"])] = out.get(tuple(s["stack"]), 0) + s["allocs"]
+    return out
+a, b = by_stack(intact), by_stack(jd)
+# every stack the damaged replay names is a real stack, or the inner part of
+# one whose outer frames were defined in the lost chunk
+for stack, n in b.items():
+    if stack and stack not in a:
+        assert any(full[:len(stack)] == stack for full in a), ("a stack that never happened", len(stack), n)
+whole = sum(n for stack, n in b.items() if stack in a and n <= a[stack])
+assert whole > intact["allocations"] // 2, (whole, intact["allocations"])
+lost = intact["allocations"] - jd["allocations"]
+assert 0 < lost < intact["allocations"] // 4, lost
+print("lost chunk ok:", lost, "allocations lost with the chunk")

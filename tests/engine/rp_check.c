@@ -70,13 +70,17 @@ int main(int argc, char **argv)
         const struct rp_site *st = rp_site(e, s);
         sum_peak += st->peak_bytes;
         sum_live += st->live_bytes;
-        uint64_t ips[2];
-        int n = rp_stack(e, st->node, ips, 2);
+        uint64_t ips[64];
+        int n = rp_stack(e, st->node, ips, 64);
         printf("%s{\"site\":%u,\"depth\":%d,\"ip\":%" PRIu64 ",\"allocs\":%" PRIu64 ",\"frees\":%" PRIu64
                ",\"bytes\":%" PRIu64 ",\"live_bytes\":%" PRIu64 ",\"peak_bytes\":%" PRIu64
-               ",\"max_live_bytes\":%" PRIu64 ",\"temporaries\":%" PRIu64 "}",
+               ",\"max_live_bytes\":%" PRIu64 ",\"temporaries\":%" PRIu64,
                s ? "," : "", s, n, n ? ips[0] : 0, st->allocs, st->frees, st->bytes, st->live_bytes,
                st->peak_bytes, st->max_live_bytes, st->temporaries);
+        printf(",\"stack\":[");
+        for (int i = 0; i < n && i < 64; i++)
+            printf("%s%" PRIu64, i ? "," : "", ips[i]);
+        printf("]}");
     }
     printf("],\"sum_site_peak_bytes\":%" PRIu64 ",\"sum_site_live_bytes\":%" PRIu64 "}\n", sum_peak, sum_live);
     rp_free(e);

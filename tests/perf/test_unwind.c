@@ -24,6 +24,7 @@ struct ctx {
     struct rec_unw u;
     int max;                  /* depth limit passed to the walker */
     long equal, differ, fallbacks;
+    long walks;               /* probes run_chains made (thread_main) */
 };
 
 static pthread_mutex_t report = PTHREAD_MUTEX_INITIALIZER;
@@ -69,9 +70,11 @@ static uint64_t next(uint64_t *s)
 }
 
 /* Random chains, then runs of one chain (every walk after the first reuses
- * the one before), then chains of alternating depth (partial reuse). */
-static void run_chains(struct ctx *c, uint64_t seed, int rounds)
+ * the one before), then chains of alternating depth (partial reuse).
+ * @return the number of walks (probes) it made. */
+static long run_chains(struct ctx *c, uint64_t seed, int rounds)
 {
+    long walks = 0;
     for (int i = 0; i < rounds; i++) {
         uint64_t r = next(&seed);
         int depth = (int)(r % 60), mode = (int)(r >> 40) % 3;
@@ -82,15 +85,17 @@ static void run_chains(struct ctx *c, uint64_t seed, int rounds)
                 work_nofp(d, shape, probe, c);
             else
                 work_fp(d, shape, probe, c);
+            walks++;
         }
     }
+    return walks;
 }
 
 static void *thread_main(void *arg)
 {
     struct ctx *c = arg;
     rec_unw_init(&c->u, (uint32_t)syscall(SYS_gettid));
-    run_chains(c, (uint64_t)(uintptr_t)arg, 3000);
+    c->walks = run_chains(c, (uint64_t)(uintptr_t)arg, 3000);
     return NULL;
 }
 
@@ -110,8 +115,9 @@ int main(void)
     /* the main thread, full depth */
     main_ctx.max = REC_UNW_MAX;
     CHECK(rec_unw_init(&main_ctx.u, (uint32_t)getpid()) == 0);
-    run_chains(&main_ctx, 1, 3000);
-    CHECK(main_ctx.equal > 10000);
+    long walks = run_chains(&main_ctx, 1, 3000);
+    CHECK(walks > 10000); /* the seed gives enough runs of one chain */
+    CHECK_EQ(main_ctx.equal, walks);
     CHECK_EQ(main_ctx.differ, 0);
     CHECK_EQ(main_ctx.fallbacks, 0);
     CHECK(main_ctx.u.reused > 5000); /* the repeated chains did reuse */
@@ -125,8 +131,8 @@ int main(void)
     /* a depth limit: the innermost frames only */
     depth_ctx.max = 7;
     rec_unw_init(&depth_ctx.u, (uint32_t)getpid());
-    run_chains(&depth_ctx, 2, 1000);
-    CHECK(depth_ctx.equal > 3000);
+    walks = run_chains(&depth_ctx, 2, 1000);
+    CHECK_EQ(depth_ctx.equal, walks);
     CHECK_EQ(depth_ctx.differ, 0);
 
     /* other threads, at once */
@@ -137,7 +143,7 @@ int main(void)
     }
     for (int i = 0; i < 3; i++) {
         pthread_join(t[i], NULL);
-        CHECK(th[i].equal > 10000);
+        CHECK_EQ(th[i].equal, th[i].walks);
         CHECK_EQ(th[i].differ, 0);
         CHECK_EQ(th[i].fallbacks, 0);
     }
@@ -158,8 +164,8 @@ int main(void)
     /* after an invalidation (dlclose), walks start afresh and still agree */
     rec_unw_invalidate();
     long before = main_ctx.equal;
-    run_chains(&main_ctx, 3, 200);
-    CHECK(main_ctx.equal > before);
+    walks = run_chains(&main_ctx, 3, 200);
+    CHECK_EQ(main_ctx.equal - before, walks);
     CHECK_EQ(main_ctx.differ, 0);
     return check_report("test_unwind");
 }
