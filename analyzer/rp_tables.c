@@ -38,6 +38,28 @@ void rp_vec32_free(struct rp_vec32 *a)
     memset(a, 0, sizeof *a);
 }
 
+/* Rebuilds an open-addressing index of ids [first, n) at twice its size (64
+ * slots at first); slots hold id + bias, 0 meaning empty; home(t, id, mask)
+ * is an id's first slot.  @return 0, or -1 on allocation failure. */
+static int index_grow(uint32_t **hash, uint32_t *hcap, uint32_t first, uint32_t n, uint32_t bias,
+                      uint32_t (*home)(const void *t, uint32_t id, uint32_t mask), const void *t)
+{
+    uint32_t ncap = *hcap ? *hcap * 2 : 64;
+    uint32_t *nh = calloc(ncap, sizeof *nh);
+    if (!nh)
+        return -1;
+    for (uint32_t k = first; k < n; k++) {
+        uint32_t j = home(t, k, ncap - 1);
+        while (nh[j])
+            j = (j + 1) & (ncap - 1);
+        nh[j] = k + bias;
+    }
+    free(*hash);
+    *hash = nh;
+    *hcap = ncap;
+    return 0;
+}
+
 /* ------------------------------------------------------------ live table */
 
 static inline uint64_t live_key(uint64_t ptr, int cuda) { return ptr ^ ((uint64_t)(cuda != 0) << 63); }
@@ -164,6 +186,12 @@ static inline uint32_t node_slot(uint32_t parent, uint64_t ip, uint32_t mask)
     return (uint32_t)mix(ip * 31 + parent) & mask;
 }
 
+static uint32_t node_home(const void *tv, uint32_t id, uint32_t mask)
+{
+    const struct rp_nodes *t = tv;
+    return node_slot(t->parent[id], t->ip[id], mask);
+}
+
 int rp_nodes_intern(struct rp_nodes *t, uint32_t parent, uint64_t ip, uint32_t *out)
 {
     uint32_t mask = t->hcap - 1, i = node_slot(parent, ip, mask);
@@ -189,21 +217,8 @@ int rp_nodes_intern(struct rp_nodes *t, uint32_t parent, uint64_t ip, uint32_t *
     t->parent[id] = parent;
     t->ip[id] = ip;
     t->hash[i] = id;
-    if (t->n * 2 > t->hcap) {
-        uint32_t ncap = t->hcap * 2;
-        uint32_t *nh = calloc(ncap, sizeof *nh);
-        if (!nh)
-            return -1;
-        for (uint32_t k = 1; k < t->n; k++) {
-            uint32_t j = node_slot(t->parent[k], t->ip[k], ncap - 1);
-            while (nh[j])
-                j = (j + 1) & (ncap - 1);
-            nh[j] = k;
-        }
-        free(t->hash);
-        t->hash = nh;
-        t->hcap = ncap;
-    }
+    if (t->n * 2 > t->hcap && index_grow(&t->hash, &t->hcap, 1, t->n, 0, node_home, t))
+        return -1;
     *out = id;
     return 0;
 }
@@ -216,6 +231,12 @@ static uint64_t hash_bytes(const char *s, size_t n)
     for (size_t i = 0; i < n; i++)
         h = (h ^ (uint8_t)s[i]) * 1099511628211ull;
     return h;
+}
+
+static uint32_t string_home(const void *tv, uint32_t id, uint32_t mask)
+{
+    const struct rp_strings *t = tv;
+    return (uint32_t)hash_bytes(t->s[id], strlen(t->s[id])) & mask;
 }
 
 int rp_strings_init(struct rp_strings *t)
@@ -269,21 +290,8 @@ int rp_strings_intern(struct rp_strings *t, const char *s, size_t len, uint32_t 
     uint32_t id = t->n++;
     t->s[id] = copy;
     t->hash[i] = id;
-    if (t->n * 2 > t->hcap) {
-        uint32_t ncap = t->hcap * 2;
-        uint32_t *nh = calloc(ncap, sizeof *nh);
-        if (!nh)
-            return -1;
-        for (uint32_t k = 1; k < t->n; k++) {
-            uint32_t j = (uint32_t)hash_bytes(t->s[k], strlen(t->s[k])) & (ncap - 1);
-            while (nh[j])
-                j = (j + 1) & (ncap - 1);
-            nh[j] = k;
-        }
-        free(t->hash);
-        t->hash = nh;
-        t->hcap = ncap;
-    }
+    if (t->n * 2 > t->hcap && index_grow(&t->hash, &t->hcap, 1, t->n, 0, string_home, t))
+        return -1;
     *out = id;
     return 0;
 }
@@ -335,6 +343,11 @@ int rp_regions_intern(struct rp_regions *t, uint32_t parent, uint32_t name, uint
 
 /* ------------------------------------------------------------ threads */
 
+static uint32_t thread_home(const void *tv, uint32_t id, uint32_t mask)
+{
+    return (uint32_t)mix(((const struct rp_threads *)tv)->tid[id]) & mask;
+}
+
 int rp_threads_get(struct rp_threads *t, uint32_t tid, uint32_t *out)
 {
     *out = 0;
@@ -362,19 +375,8 @@ int rp_threads_get(struct rp_threads *t, uint32_t tid, uint32_t *out)
     t->tid[idx] = tid;
     t->name[idx] = NULL;
     if (t->n * 2 > t->hcap) {
-        uint32_t ncap = t->hcap ? t->hcap * 2 : 64;
-        uint32_t *nh = calloc(ncap, sizeof *nh);
-        if (!nh)
+        if (index_grow(&t->hash, &t->hcap, 0, t->n, 1, thread_home, t))
             return -1;
-        free(t->hash);
-        t->hash = nh;
-        t->hcap = ncap;
-        for (uint32_t k = 0; k < t->n; k++) {
-            uint32_t j = (uint32_t)mix(t->tid[k]) & (ncap - 1);
-            while (nh[j])
-                j = (j + 1) & (ncap - 1);
-            nh[j] = k + 1;
-        }
     } else {
         uint32_t j = (uint32_t)mix(tid) & (t->hcap - 1);
         while (t->hash[j])

@@ -99,6 +99,28 @@ static void meta_record(struct an_meta *m, const struct mrz_rec *r)
 
 struct pair { double t, ns; };
 
+/* Clock pairs (ticks, ns) seen so far: the earliest and the latest. */
+struct clock_fit { struct pair lo, hi; int have; };
+
+static void fit_add(struct clock_fit *f, struct pair p)
+{
+    if (!f->have || p.t < f->lo.t)
+        f->lo = p;
+    if (!f->have || p.t > f->hi.t)
+        f->hi = p;
+    f->have = 1;
+}
+
+struct meta_ctx { struct an_meta *m; struct clock_fit *fit; };
+
+static void meta_each(void *ctx, const struct mrz_rec *rec)
+{
+    struct meta_ctx *c = ctx;
+    meta_record(c->m, rec);
+    if (rec->type == MRZ_T_END && rec->time && rec->d)
+        fit_add(c->fit, (struct pair){(double)rec->time, (double)rec->d});
+}
+
 int an_open(const char *path, struct mrz_reader **out, struct an_meta *m)
 {
     memset(m, 0, sizeof *m);
@@ -145,8 +167,8 @@ int an_open(const char *path, struct mrz_reader **out, struct an_meta *m)
     uint8_t *scratch = NULL;
     size_t cap = 0;
     void *dctx = mrz_dctx_new();
-    struct pair lo = {0, 0}, hi = {0, 0};
-    int have_pair = 0;
+    struct clock_fit fit = {0};
+    struct meta_ctx mc = {m, &fit};
     uint64_t first_base = UINT64_MAX; /* start of time when PROCESS is lost */
     while ((e = mrz_reader_next_header(r, &c)) > 0) {
         if (c.info.base_ticks && c.info.base_ticks < first_base)
@@ -158,34 +180,14 @@ int an_open(const char *path, struct mrz_reader **out, struct an_meta *m)
             m->salvaged_chunks++;
         if (c.info.stream > m->max_stream)
             m->max_stream = c.info.stream;
-        if (c.info.base_ns) {
-            struct pair p = {(double)c.info.base_ticks, (double)c.info.base_ns};
-            if (!have_pair || p.t < lo.t)
-                lo = p;
-            if (!have_pair || p.t > hi.t)
-                hi = p;
-            have_pair = 1;
-        }
+        if (c.info.base_ns)
+            fit_add(&fit, (struct pair){(double)c.info.base_ticks, (double)c.info.base_ns});
         if (c.info.stream != MRZ_STREAM_META)
             continue;
         struct mrz_chunk full;
         if (mrz_reader_chunk_at(r, c.offset, dctx, &full, &scratch, &cap) < 0)
             continue;
-        struct mrz_delta d;
-        mrz_delta_reset(&d, full.info.base_ticks);
-        const uint8_t *p = full.raw, *end = full.raw + full.raw_len;
-        struct mrz_rec rec;
-        while (mrz_decode(&p, end, &d, &rec) > 0) {
-            meta_record(m, &rec);
-            if (rec.type == MRZ_T_END && rec.time && rec.d) {
-                struct pair q = {(double)rec.time, (double)rec.d};
-                if (!have_pair || q.t > hi.t)
-                    hi = q;
-                if (!have_pair)
-                    lo = q;
-                have_pair = 1;
-            }
-        }
+        mrz_chunk_each(&full, meta_each, &mc);
     }
     free(scratch);
     mrz_dctx_free(dctx);
@@ -207,8 +209,9 @@ int an_open(const char *path, struct mrz_reader **out, struct an_meta *m)
     double slope = m->tick_hz ? 1e9 / (double)m->tick_hz : 1.0;
     if (have_process && m->clock == MRZ_CLOCK_MONOTONIC)
         slope = 1.0;
-    else if (have_pair && hi.t > lo.t && hi.ns > lo.ns && (hi.ns - lo.ns > 5e6 || !m->tick_hz))
-        slope = (hi.ns - lo.ns) / (hi.t - lo.t);
+    else if (fit.have && fit.hi.t > fit.lo.t && fit.hi.ns > fit.lo.ns &&
+             (fit.hi.ns - fit.lo.ns > 5e6 || !m->tick_hz))
+        slope = (fit.hi.ns - fit.lo.ns) / (fit.hi.t - fit.lo.t);
     m->fit_slope = slope;
     m->fit_t0 = (double)m->start_ticks;
     m->fit_ns0 = 0;

@@ -201,6 +201,12 @@ struct mrz_rec {
  *         so the caller can skip it; an unknown hot type is MRZ_ECORRUPT. */
 int mrz_decode(const uint8_t **pp, const uint8_t *end, struct mrz_delta *d, struct mrz_rec *r);
 
+/** Calls fn for every record of a loaded chunk, in order.
+ * @return the number of records, or a negative code when one does not
+ *         decode (the records before it were passed to fn). */
+struct mrz_chunk;
+int mrz_chunk_each(const struct mrz_chunk *c, void (*fn)(void *ctx, const struct mrz_rec *r), void *ctx);
+
 /* Iterating over a module's segments and a process's argv in framed bodies. */
 struct mrz_segment { uint64_t vaddr, memsz, offset; uint32_t flags; };
 /** Parses MODULE's tail (after id, time, base, path, build-id): the segments.

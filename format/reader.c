@@ -480,3 +480,20 @@ int mrz_process_argv(const struct mrz_rec *r, void (*fn)(void *ctx, struct mrz_s
     }
     return (int)n;
 }
+
+int mrz_chunk_each(const struct mrz_chunk *c, void (*fn)(void *ctx, const struct mrz_rec *r), void *ctx)
+{
+    struct mrz_delta *d = malloc(sizeof *d); /* its reference rings are large for a stack */
+    if (!d)
+        return MRZ_ENOMEM;
+    mrz_delta_reset(d, c->info.base_ticks);
+    const uint8_t *p = c->raw, *end = c->raw + c->raw_len;
+    struct mrz_rec rec;
+    int k, n = 0;
+    while ((k = mrz_decode(&p, end, d, &rec)) > 0) {
+        fn(ctx, &rec);
+        n++;
+    }
+    free(d);
+    return k < 0 ? k : n;
+}

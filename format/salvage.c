@@ -92,6 +92,14 @@ out:
 
 /* @return 2 if the trace has an END record in stream 0 that says how the
  * process ended, 1 if its only ENDs do not know, 0 if it has none, < 0. */
+/* found: 1 an END that does not know how the process ended, 2 one that does */
+static void end_seen(void *ctx, const struct mrz_rec *rec)
+{
+    int *found = ctx, how = rec->a != MRZ_END_UNKNOWN ? 2 : 1;
+    if (rec->type == MRZ_T_END && *found < how)
+        *found = how;
+}
+
 static int has_end(const char *path)
 {
     struct mrz_reader *r;
@@ -109,13 +117,7 @@ static int has_end(const char *path)
         struct mrz_chunk full;
         if (mrz_reader_chunk_at(r, c.offset, dctx, &full, &scratch, &cap) < 0)
             continue;
-        struct mrz_delta d;
-        mrz_delta_reset(&d, full.info.base_ticks);
-        const uint8_t *p = full.raw, *end = full.raw + full.raw_len;
-        struct mrz_rec rec;
-        while (mrz_decode(&p, end, &d, &rec) > 0)
-            if (rec.type == MRZ_T_END && found < (rec.a != MRZ_END_UNKNOWN ? 2 : 1))
-                found = rec.a != MRZ_END_UNKNOWN ? 2 : 1;
+        mrz_chunk_each(&full, end_seen, &found);
     }
     free(scratch);
     mrz_dctx_free(dctx);
