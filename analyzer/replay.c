@@ -25,7 +25,7 @@ struct cursor {
     const uint8_t *p, *end;
     struct mrz_delta delta;
     struct mrz_rec rec;           /* the pending event */
-    uint64_t key;                 /* its merge key (ticks, monotone per stream) */
+    uint64_t key;                 /* its time (ticks, monotone per stream) */
     int has_rec;
     /* stream-scoped state */
     struct rp_vec32 stack_map;    /* local stack id -> global node */
@@ -39,13 +39,25 @@ struct cursor {
     int has_released;
 };
 
+/* A merge heap entry: the key is the time, then frees before allocations at
+ * equal times (so a reused address is released before it is handed out
+ * again), packed in one integer so ordering never touches the cursors. */
+struct hent { uint64_t k; uint32_t cur; };
+
+static inline uint64_t merge_key(const struct cursor *c)
+{
+    uint8_t t = c->rec.type;
+    int is_free = t == MRZ_T_FREE || t == MRZ_T_REALLOC_FREE || t == MRZ_T_CUDA_FREE;
+    return c->key << 1 | (uint64_t)!is_free;
+}
+
 struct rp_engine {
     struct mrz_reader *r;
     const struct an_meta *m;
     void *dctx;
     struct cursor *cur;
     uint32_t ncur;
-    uint32_t *heap;               /* cursors ordered by key */
+    struct hent *heap;            /* cursors ordered by merge key */
     struct rp_prefetch *pf;       /* chunks decoded ahead on another thread, or NULL */
     uint32_t nchunks;
     uint32_t nheap;
@@ -481,30 +493,19 @@ static int advance(struct rp_engine *e, struct cursor *c)
 
 /* ------------------------------------------------------------------ merge */
 
-static inline int before(const struct rp_engine *e, uint32_t a, uint32_t b)
-{
-    const struct cursor *x = &e->cur[a], *y = &e->cur[b];
-    if (x->key != y->key)
-        return x->key < y->key;
-    /* equal times: a free before an allocation, so a reused address is
-     * released before it is handed out again */
-    int fx = x->rec.type == MRZ_T_FREE || x->rec.type == MRZ_T_REALLOC_FREE || x->rec.type == MRZ_T_CUDA_FREE;
-    int fy = y->rec.type == MRZ_T_FREE || y->rec.type == MRZ_T_REALLOC_FREE || y->rec.type == MRZ_T_CUDA_FREE;
-    return fx > fy;
-}
-
 static void sift_down(struct rp_engine *e, uint32_t i)
 {
-    uint32_t *h = e->heap, n = e->nheap;
+    struct hent *h = e->heap;
+    uint32_t n = e->nheap;
     for (;;) {
         uint32_t l = 2 * i + 1, m = i;
-        if (l < n && before(e, h[l], h[m]))
+        if (l < n && h[l].k < h[m].k)
             m = l;
-        if (l + 1 < n && before(e, h[l + 1], h[m]))
+        if (l + 1 < n && h[l + 1].k < h[m].k)
             m = l + 1;
         if (m == i)
             return;
-        uint32_t t = h[i];
+        struct hent t = h[i];
         h[i] = h[m];
         h[m] = t;
         i = m;
@@ -610,25 +611,26 @@ int rp_run(struct rp_engine *e, const struct rp_handlers *h)
         if (rp_vec32_set(&e->cur[i].stack_map, 0, 0))
             return MRZ_ENOMEM;
         if (advance(e, &e->cur[i]))
-            e->heap[e->nheap++] = i;
+            e->heap[e->nheap++] = (struct hent){merge_key(&e->cur[i]), i};
     }
     for (int32_t i = (int32_t)e->nheap / 2 - 1; i >= 0; i--)
         sift_down(e, (uint32_t)i);
     while (e->nheap && !e->err) {
-        struct cursor *c = &e->cur[e->heap[0]];
+        struct cursor *c = &e->cur[e->heap[0].cur];
         /* Runs: while the top stream's events come strictly before every
          * other stream's next one, no heap work is needed. */
         uint64_t limit = UINT64_MAX;
         if (e->nheap > 1)
-            limit = e->cur[e->heap[1]].key;
-        if (e->nheap > 2 && e->cur[e->heap[2]].key < limit)
-            limit = e->cur[e->heap[2]].key;
+            limit = e->heap[1].k;
+        if (e->nheap > 2 && e->heap[2].k < limit)
+            limit = e->heap[2].k;
         int more;
         do {
             on_event(e, c);
             more = advance(e, c);
-        } while (more && c->key < limit && !e->err);
+        } while (more && merge_key(c) < limit && !e->err);
         if (more) {
+            e->heap[0].k = merge_key(c);
             sift_down(e, 0);
         } else {
             e->heap[0] = e->heap[--e->nheap];
