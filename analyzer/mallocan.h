@@ -74,6 +74,7 @@ struct an_meta {
     char *exe, *cmdline;
     unsigned clock;
     uint64_t tick_hz, realtime_ns, start_ticks;
+    uint64_t sample_bytes;   /* OPTIONS: 0 every allocation recorded, else the sampling rate R */
     struct an_module *mods;
     int nmods;
     int have_end, end_how, end_value, end_after_death;

@@ -6,6 +6,7 @@
  * as they are decoded, which is stream order; allocations, frees and marks
  * wait for their turn in the merge, because a free may come from another
  * thread than its allocation. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -179,8 +180,17 @@ static inline uint64_t ns_of(const struct rp_engine *e, uint64_t ticks)
 
 /* ------------------------------------------------------------------ events */
 
+/* How many of the program's blocks a recorded one stands for (sampled traces). */
+static inline double sample_weight(const struct rp_engine *e, uint64_t size)
+{
+    double n = size ? (double)size : 1.0;
+    return 1.0 / -expm1(-n / (double)e->m->sample_bytes);
+}
+
 static void block_gone(struct rp_engine *e, const struct rp_block *b, uint64_t t_ns, int temporary, int by_realloc)
 {
+    if (e->m->sample_bytes)
+        e->tot.est.live_bytes[b->space] -= (double)b->size * sample_weight(e, b->size);
     struct rp_space_stats *sp = &e->tot.space[b->space];
     sp->live_bytes -= b->size;
     sp->live_count--;
@@ -239,6 +249,15 @@ static void block_new(struct rp_engine *e, struct cursor *c, struct rp_block *b,
     }
     e->tot.allocations++;
     e->tot.bytes_allocated += b->size;
+    if (e->m->sample_bytes) {
+        struct rp_estimate *est = &e->tot.est;
+        double w = sample_weight(e, b->size);
+        est->allocations += w;
+        est->bytes += (double)b->size * w;
+        est->live_bytes[b->space] += (double)b->size * w;
+        if (est->live_bytes[b->space] > est->peak_bytes[b->space])
+            est->peak_bytes[b->space] = est->live_bytes[b->space];
+    }
     c->last_alloc_ptr = b->ptr;
     if (e->h->on_alloc)
         e->h->on_alloc(e->h->user, e, b);

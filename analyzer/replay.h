@@ -68,6 +68,13 @@ struct rp_totals {
     uint64_t paused;            /* times recording was switched off (mallocrec_pause, windows):
                                  * frees of blocks allocated while off are unknown_frees */
     struct rp_space_stats space[MRZ_S_COUNT];
+    /* A sampled trace (an_meta.sample_bytes = R > 0): each recorded block of
+     * n bytes stands for 1/p(n) blocks, p(n) = 1 - exp(-max(n,1)/R) (SPEC.md,
+     * OPTIONS), which makes these unbiased estimates of the program's own. */
+    struct rp_estimate {
+        double allocations, bytes;
+        double live_bytes[MRZ_S_COUNT], peak_bytes[MRZ_S_COUNT];
+    } est;
 };
 
 struct rp_handlers {

@@ -521,6 +521,11 @@ static void text_report(struct rep *r)
     fprintf(f, "  duration         %s, %u thread%s, %s allocations/s\n",
             gr_fmt_ns(b1, sizeof b1, (double)g.duration_ns), rp_thread_count(r->e),
             rp_thread_count(r->e) == 1 ? "" : "s", fmt_rate(b2, sizeof b2, g.rate));
+    if (r->m->sample_bytes)
+        fprintf(f, "  sampled          1 allocation per %s on average; the program made about %.0f\n"
+                   "                   allocations of %s in all (the figures below count recorded ones)\n",
+                gr_fmt_bytes(b1, sizeof b1, r->m->sample_bytes), t->est.allocations,
+                gr_fmt_bytes(b2, sizeof b2, (uint64_t)t->est.bytes));
     if (t->failed)
         fprintf(f, "  failed           %" PRIu64 " (returned NULL or an error)\n", t->failed);
     if (t->lost)
@@ -543,6 +548,9 @@ static void text_report(struct rep *r)
                 gr_fmt_ns(b2, sizeof b2, (double)ss->peak_time_ns));
         if (g.duration_ns)
             fprintf(f, " (%.0f%% into the run)", pct(ss->peak_time_ns, g.duration_ns));
+        if (r->m->sample_bytes)
+            fprintf(f, ";\n  estimated from the sample: %s",
+                    gr_fmt_bytes(b1, sizeof b1, (uint64_t)t->est.peak_bytes[sp]));
         fputc('\n', f);
         uint32_t n = select_sites(r, BY_PEAK, sp, 1);
         if (n)
@@ -657,6 +665,16 @@ static void json_report(struct rep *r)
             first = 0;
         }
     fputs("}}", f);
+    if (r->m->sample_bytes) {
+        double leaked = 0;
+        for (int sp = 0; sp < MRZ_S_COUNT; sp++)
+            leaked += t->est.live_bytes[sp];
+        fprintf(f, ",\"sampling\":{\"bytes\":%" PRIu64 ",\"estimated_allocations\":%.0f,\"estimated_bytes\":%.0f"
+                   ",\"estimated_peak_bytes\":%.0f,\"estimated_leaked_bytes\":%.0f}",
+                r->m->sample_bytes, t->est.allocations, t->est.bytes, t->est.peak_bytes[MRZ_S_HOST], leaked);
+    } else {
+        fputs(",\"sampling\":null", f);
+    }
 
     const struct rp_space_stats *h = &t->space[MRZ_S_HOST];
     fprintf(f, ",\"peak\":{\"bytes\":%" PRIu64 ",\"allocations\":%" PRIu64 ",\"time_ns\":%" PRIu64 ",\"sites\":",

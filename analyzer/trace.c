@@ -72,6 +72,9 @@ static void meta_record(struct an_meta *m, const struct mrz_rec *r)
         mod->nseg = n > 0 ? n : 0;
         break;
     }
+    case MRZ_T_OPTIONS:
+        m->sample_bytes = r->a;
+        break;
     case MRZ_T_MODULE_UNLOAD:
         for (int i = m->nmods - 1; i >= 0; i--)
             if (m->mods[i].id == r->a && m->mods[i].t_unload == UINT64_MAX) {

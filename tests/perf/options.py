@@ -93,6 +93,27 @@ check(abs(est_allocs / exact_all - 1) < 0.05,
 print("sampled: %d of %d allocations recorded, estimate %.0f (%.2f%%), %d frees" %
       (n_allocs, exact_all, est_allocs, 100 * (est_allocs / exact_all - 1), n_frees))
 
+
+def report(name):
+    import json
+    out = subprocess.run([an, "report", "--format", "json", os.path.join(tmp, name + ".mrz")],
+                         check=True, capture_output=True, text=True).stdout
+    return json.loads(out)
+
+
+# mallocan report turns the sample into estimates of the whole program: the
+# same weights as above, and bytes against the full recording of this
+# deterministic workload
+rf, rs = report("full"), report("sample")
+check(rf["sampling"] is None, "a full recording has no sampling estimates: %s" % rf["sampling"])
+smp = rs["sampling"] or {}
+check(smp.get("bytes") == RATE, "report names the sampling rate: %s" % smp)
+check(abs(smp.get("estimated_allocations", 0) - est_allocs) < 1,
+      "report's estimate is the weighted count: %s vs %.0f" % (smp.get("estimated_allocations"), est_allocs))
+check(abs(smp.get("estimated_bytes", 0) / rf["totals"]["bytes_allocated"] - 1) < 0.05,
+      "estimated bytes %s vs %d recorded in full" % (smp.get("estimated_bytes"), rf["totals"]["bytes_allocated"]))
+check(rs["totals"]["allocations"] == n_allocs, "report's own counts are the recorded ones")
+
 # ---------------------------------------------------------------- no stacks
 counts, lines = record("nostacks", "--no-stacks")
 check(options(lines) == (0, 0), "OPTIONS says no stacks: %s" % (options(lines),))
