@@ -95,7 +95,8 @@ struct rp_handlers {
 struct rp_engine *rp_new(struct mrz_reader *r, const struct an_meta *m);
 void rp_free(struct rp_engine *e);
 
-/** Replays the whole trace once, calling h's handlers (any may be NULL).
+/** Replays the whole trace, calling h's handlers (any may be NULL).
+ * Precondition: called once per engine (a second replay needs rp_new again).
  * @return 0, or a negative MRZ_E* code when the trace cannot be read
  *         (damage that can be skipped is not an error: see an_report_damage). */
 int rp_run(struct rp_engine *e, const struct rp_handlers *h);
