@@ -502,6 +502,9 @@ static int advance(struct rp_engine *e, struct cursor *c)
         }
         if (!stream_local(e, c, &c->rec))
             continue;
+        /* its live-table slot is needed when its turn comes: load it now */
+        if (c->rec.type < MRZ_T_FRAMED_MIN && c->rec.type != MRZ_T_STACK)
+            rp_live_prefetch(&e->live, c->rec.ptr, c->rec.type == MRZ_T_CUDA_ALLOC || c->rec.type == MRZ_T_CUDA_FREE);
         uint64_t t = c->rec.time;
         if (t > c->key || !c->has_rec)
             c->key = t;

@@ -148,6 +148,13 @@ int rp_live_remove(struct rp_live *t, uint64_t ptr, int cuda, struct rp_block *o
     return 0;
 }
 
+void rp_live_prefetch(const struct rp_live *t, uint64_t ptr, int cuda)
+{
+    size_t i = mix(live_key(ptr, cuda)) & (t->cap - 1);
+    __builtin_prefetch(&t->key[i]);
+    __builtin_prefetch(&t->slot[i]);
+}
+
 void rp_live_each(struct rp_live *t, void (*fn)(void *user, const struct rp_block *b), void *user)
 {
     for (size_t i = 0; i < t->cap; i++)

@@ -24,6 +24,9 @@ void rp_live_free(struct rp_live *t);
 int rp_live_insert(struct rp_live *t, const struct rp_block *b);
 /** Removes the block at ptr in class cuda (0/1) into *out.  @return 0, or -1 if absent. */
 int rp_live_remove(struct rp_live *t, uint64_t ptr, int cuda, struct rp_block *out);
+/** Starts loading the slot of ptr into the cache (a free decoded ahead of
+ * its turn in the merge). */
+void rp_live_prefetch(const struct rp_live *t, uint64_t ptr, int cuda);
 void rp_live_each(struct rp_live *t, void (*fn)(void *user, const struct rp_block *b), void *user);
 
 /* The global stack trie: (parent, ip) -> node, node 0 the root. */
