@@ -23,6 +23,8 @@ struct cursor {
     uint8_t *buf;                 /* decoded payload of the current chunk (no prefetcher) */
     size_t buf_cap;
     uint32_t cur_g;               /* the current chunk's number + 1 (prefetcher), 0 none */
+    const struct rp_hot *hot, *hot_end; /* with the prefetcher: records decoded ahead */
+    int hot_bad;                  /* and whether their decoding stopped early */
     const uint8_t *p, *end;
     struct mrz_delta delta;
     struct mrz_rec rec;           /* the pending event */
@@ -389,7 +391,20 @@ static int load_chunk(struct rp_engine *e, struct cursor *c)
             if (c->cur_g)
                 rp_prefetch_release(e->pf, c->cur_g - 1);
             c->cur_g = ref->g + 1;
-            k = rp_prefetch_get(e->pf, ref->g, e->dctx, &ch);
+            struct rp_decoded dec;
+            k = rp_prefetch_get(e->pf, ref->g, e->dctx, &dec);
+            if (k > 0 && dec.n == 0) {
+                e->tot.bad_chunks += (uint64_t)dec.bad; /* nothing decodable in it */
+                continue;
+            }
+            if (k > 0) {
+                c->p = dec.c.raw;
+                c->end = dec.c.raw ? dec.c.raw + dec.c.raw_len : NULL;
+                c->hot = dec.recs;
+                c->hot_end = dec.recs + dec.n;
+                c->hot_bad = dec.bad;
+                return 1;
+            }
         } else {
             k = mrz_reader_chunk_at(e->r, ref->offset, e->dctx, &ch, &c->buf, &c->buf_cap);
         }
@@ -480,10 +495,47 @@ static int stream_local(struct rp_engine *e, struct cursor *c, struct mrz_rec *r
 }
 
 /* Decodes this stream's next event into c->rec.  @return 1, 0 at its end. */
+/* The next record of a chunk decoded ahead.  @return 1, 0 at its end. */
+static int next_hot(struct rp_engine *e, struct cursor *c)
+{
+    if (c->hot == c->hot_end) {
+        e->tot.bad_chunks += (uint64_t)c->hot_bad;
+        c->hot = c->hot_end = NULL;
+        c->p = c->end;
+        return 0;
+    }
+    const struct rp_hot *h = c->hot++;
+    struct mrz_rec *r = &c->rec;
+    if (h->type >= MRZ_T_FRAMED_MIN) {
+        if (h->flags & RP_HOT_INLINE) {
+            r->type = h->type;
+            r->time = h->time;
+            r->a = h->ptr;
+            r->b = h->size;
+            return 1;
+        }
+        /* framed records do not touch the delta state */
+        const uint8_t *p = c->p + h->size;
+        return mrz_decode(&p, c->end, &c->delta, r) > 0;
+    }
+    r->type = h->type;
+    r->time = h->time;
+    r->ptr = r->ip = h->ptr;
+    r->size = h->size;
+    r->stack = h->stack;
+    r->space = h->space;
+    r->device = h->device;
+    r->result = h->flags & RP_HOT_FAILED;
+    return 1;
+}
+
 static int advance(struct rp_engine *e, struct cursor *c)
 {
     for (;;) {
-        if (c->p >= c->end) {
+        if (c->hot) {
+            if (!next_hot(e, c))
+                continue;
+        } else if (c->p >= c->end) {
             int k = load_chunk(e, c);
             if (k <= 0) {
                 if (k < 0)
@@ -492,13 +544,14 @@ static int advance(struct rp_engine *e, struct cursor *c)
                 return 0;
             }
             continue;
-        }
-        int k = mrz_decode(&c->p, c->end, &c->delta, &c->rec);
-        if (k <= 0) {
-            if (k < 0)
-                e->tot.bad_chunks++;
-            c->p = c->end; /* a bad record: skip the rest of this chunk */
-            continue;
+        } else {
+            int k = mrz_decode(&c->p, c->end, &c->delta, &c->rec);
+            if (k <= 0) {
+                if (k < 0)
+                    e->tot.bad_chunks++;
+                c->p = c->end; /* a bad record: skip the rest of this chunk */
+                continue;
+            }
         }
         if (!stream_local(e, c, &c->rec))
             continue;
@@ -611,7 +664,7 @@ static void start_prefetch(struct rp_engine *e)
             order[g] = g;
         }
         qsort_r(order, n, sizeof *order, by_base, all);
-        e->pf = rp_prefetch_start(e->r, offsets, order, n, 2 * e->ncur + 8);
+        e->pf = rp_prefetch_start(e->r, offsets, order, n, 2);
     }
     free(all);
     free(offsets);

@@ -12,6 +12,9 @@ struct slot {
     int err;
     uint8_t *buf;
     size_t cap;
+    struct rp_hot *recs;
+    uint32_t n, rcap;
+    int bad;
     struct mrz_chunk c;
 };
 
@@ -27,10 +30,71 @@ struct rp_prefetch {
     pthread_t th;
 };
 
-static void decode(struct rp_prefetch *p, uint32_t g, void *dctx)
+/* Decodes every record of s's payload into s->recs.  @return 0, or -1 when
+ * out of memory. */
+static int predecode(struct slot *s, struct mrz_delta *d)
+{
+    const uint8_t *base = s->c.raw, *p = base, *end = base + s->c.raw_len;
+    struct mrz_rec r;
+    int k;
+    mrz_delta_reset(d, s->c.info.base_ticks);
+    s->n = 0;
+    s->bad = 0;
+    int need_raw = 0;
+    for (;;) {
+        const uint8_t *at = p;
+        k = mrz_decode(&p, end, d, &r);
+        if (k <= 0)
+            break;
+        if (s->n == s->rcap) {
+            /* most records take 6 to 9 bytes: start near the chunk's count */
+            uint32_t ncap = s->rcap ? s->rcap + s->rcap / 2 : (uint32_t)(s->c.raw_len / 7) + 64;
+            struct rp_hot *nr = realloc(s->recs, ncap * sizeof *nr);
+            if (!nr)
+                return -1;
+            s->recs = nr;
+            s->rcap = ncap;
+        }
+        struct rp_hot *h = &s->recs[s->n++];
+        h->type = r.type;
+        if (r.type >= MRZ_T_FRAMED_MIN) {
+            /* strings need the payload; everything else fits here */
+            h->time = r.time;
+            if (r.type == MRZ_T_STRING || r.type == MRZ_T_THREAD_NAME) {
+                h->flags = 0;
+                h->size = (uint64_t)(at - base);
+                need_raw = 1;
+            } else {
+                h->flags = RP_HOT_INLINE;
+                h->ptr = r.a;
+                h->size = r.b;
+            }
+            continue;
+        }
+        h->time = r.time;
+        h->ptr = r.type == MRZ_T_STACK ? r.ip : r.ptr;
+        h->size = r.size;
+        h->stack = (uint32_t)(r.stack < UINT32_MAX ? r.stack : UINT32_MAX);
+        h->space = (uint8_t)(r.space < 255 ? r.space : 255);
+        h->device = (uint8_t)(r.device < 255 ? r.device : 255);
+        h->flags = r.result != 0 ? RP_HOT_FAILED : 0;
+    }
+    s->bad = k < 0;
+    if (!need_raw && s->c.raw == s->buf) {
+        free(s->buf);
+        s->buf = NULL;
+        s->cap = 0;
+        s->c.raw = NULL;
+    }
+    return 0;
+}
+
+static void decode(struct rp_prefetch *p, uint32_t g, void *dctx, struct mrz_delta *d)
 {
     struct slot *s = &p->slot[g];
     int k = mrz_reader_chunk_at(p->r, p->offsets[g], dctx, &s->c, &s->buf, &s->cap);
+    if (k > 0 && predecode(s, d))
+        k = MRZ_ENOMEM;
     pthread_mutex_lock(&p->m);
     s->err = k < 0 ? k : 0;
     s->state = READY;
@@ -42,7 +106,8 @@ static void *worker(void *arg)
 {
     struct rp_prefetch *p = arg;
     void *dctx = mrz_dctx_new();
-    for (uint32_t k = 0; dctx && k < p->n; k++) {
+    struct mrz_delta *d = malloc(sizeof *d); /* its pointer rings are large */
+    for (uint32_t k = 0; dctx && d && k < p->n; k++) {
         uint32_t g = p->order[k];
         pthread_mutex_lock(&p->m);
         while (!p->stop && k >= p->consumed + p->window)
@@ -55,8 +120,9 @@ static void *worker(void *arg)
         if (stop)
             break;
         if (mine)
-            decode(p, g, dctx);
+            decode(p, g, dctx, d);
     }
+    free(d);
     mrz_dctx_free(dctx);
     return NULL;
 }
@@ -95,7 +161,7 @@ struct rp_prefetch *rp_prefetch_start(const struct mrz_reader *r, const uint64_t
     return p;
 }
 
-int rp_prefetch_get(struct rp_prefetch *p, uint32_t g, void *dctx, struct mrz_chunk *c)
+int rp_prefetch_get(struct rp_prefetch *p, uint32_t g, void *dctx, struct rp_decoded *out)
 {
     struct slot *s = &p->slot[g];
     pthread_mutex_lock(&p->m);
@@ -105,15 +171,28 @@ int rp_prefetch_get(struct rp_prefetch *p, uint32_t g, void *dctx, struct mrz_ch
     p->consumed++;
     pthread_cond_broadcast(&p->cv);
     pthread_mutex_unlock(&p->m);
-    if (mine)
-        decode(p, g, dctx);
+    if (mine) {
+        struct mrz_delta *d = malloc(sizeof *d);
+        if (d)
+            decode(p, g, dctx, d);
+        free(d);
+        if (!d) {
+            pthread_mutex_lock(&p->m);
+            s->err = MRZ_ENOMEM;
+            s->state = READY;
+            pthread_mutex_unlock(&p->m);
+        }
+    }
     pthread_mutex_lock(&p->m);
     while (s->state != READY)
         pthread_cond_wait(&p->cv, &p->m);
     pthread_mutex_unlock(&p->m);
     if (s->err)
         return s->err;
-    *c = s->c;
+    out->c = s->c;
+    out->recs = s->recs;
+    out->n = s->n;
+    out->bad = s->bad;
     return 1;
 }
 
@@ -121,8 +200,11 @@ void rp_prefetch_release(struct rp_prefetch *p, uint32_t g)
 {
     /* READY and consumed: the worker never touches it again */
     free(p->slot[g].buf);
+    free(p->slot[g].recs);
     p->slot[g].buf = NULL;
+    p->slot[g].recs = NULL;
     p->slot[g].cap = 0;
+    p->slot[g].rcap = p->slot[g].n = 0;
 }
 
 void rp_prefetch_stop(struct rp_prefetch *p)
@@ -136,8 +218,10 @@ void rp_prefetch_stop(struct rp_prefetch *p)
         pthread_mutex_unlock(&p->m);
         pthread_join(p->th, NULL);
     }
-    for (uint32_t i = 0; p->slot && i < p->n; i++)
+    for (uint32_t i = 0; p->slot && i < p->n; i++) {
         free(p->slot[i].buf);
+        free(p->slot[i].recs);
+    }
     pthread_mutex_destroy(&p->m);
     pthread_cond_destroy(&p->cv);
     free(p->offsets);

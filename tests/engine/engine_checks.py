@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
 """Records samples and checks the replay engine's figures against what the
-programs are known to do.  usage: engine_checks.py MALLOCREC RP_CHECK THREADS STACKGROW [ALLOC_STORM]"""
+programs are known to do.  usage: engine_checks.py MALLOCREC RP_CHECK THREADS STACKGROW ARENA [ALLOC_STORM]"""
 import json, os, re, subprocess, sys, tempfile
 
-rec, rp_check, threads, stackgrow = sys.argv[1:5]
-storm = sys.argv[5] if len(sys.argv) > 5 else None
+rec, rp_check, threads, stackgrow, arena = sys.argv[1:6]
+storm = sys.argv[6] if len(sys.argv) > 6 else None
 tmp = tempfile.mkdtemp()
 
 def record(prog, *args):
@@ -92,3 +92,18 @@ assert whole > intact["allocations"] // 2, (whole, intact["allocations"])
 lost = intact["allocations"] - jd["allocations"]
 assert 0 < lost < intact["allocations"] // 4, lost
 print("lost chunk ok:", lost, "allocations lost with the chunk")
+
+# Labels, regions and strings through the decode-ahead thread: a long arena
+# run (17 chunks) reads the same with one thread and with two
+ar = os.path.join(tmp, "arena.mrz")
+p = subprocess.run([rec, "run", "-q", "-o", ar, "--", arena, "20000", "1000"], capture_output=True, text=True)
+assert p.returncode == 0, p.stderr
+for args in (["report", "--by", "region", "--format", "json"], ["arenas", "--group-by", "label,size", "--format", "json"],
+             ["report", "--format", "json"]):
+    one = subprocess.run([mallocan, *args, ar], capture_output=True, text=True, check=True,
+                         env=dict(os.environ, MALLOCAN_THREADS="1")).stdout
+    two = subprocess.run([mallocan, *args, ar], capture_output=True, text=True, check=True).stdout
+    assert one == two and len(one) > 100, ("decode-ahead changed", args)
+labels = json.loads(subprocess.run([mallocan, "arenas", "--group-by", "label", "--format", "json", ar],
+                                   capture_output=True, text=True, check=True).stdout)
+print("arena decode-ahead ok", len(json.dumps(labels)), "bytes of label groups")
