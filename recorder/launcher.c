@@ -122,9 +122,25 @@ static int add_tid(struct tid_set *s, uint64_t tid)
     return 1;
 }
 
+struct tally_ctx { struct tally *t; struct tid_set tids; };
+
+static void tally_record(void *ctx, const struct mrz_rec *rec)
+{
+    struct tally_ctx *x = ctx;
+    struct tally *t = x->t;
+    if (rec->type >= 1 && rec->type <= MRZ_K_MAX)
+        t->allocs++, t->events++;
+    else if (rec->type == MRZ_T_FREE || rec->type == MRZ_T_REALLOC_FREE)
+        t->frees += rec->type == MRZ_T_FREE, t->events++;
+    else if (rec->type == MRZ_T_CUDA_ALLOC || rec->type == MRZ_T_CUDA_FREE)
+        t->events++;
+    else if (rec->type == MRZ_T_THREAD && add_tid(&x->tids, rec->a))
+        t->threads++;
+}
+
 static int tally_trace(const char *path, struct tally *t)
 {
-    struct tid_set tids = {0};
+    struct tally_ctx x = {t, {0}};
     memset(t, 0, sizeof *t);
     struct mrz_reader *r;
     int e = mrz_reader_open(path, &r);
@@ -134,24 +150,11 @@ static int tally_trace(const char *path, struct tally *t)
     while ((e = mrz_reader_next(r, &c)) > 0) {
         if (c.info.flags & MRZ_CHUNK_SALVAGED)
             t->salvaged = 1;
-        struct mrz_delta d;
-        mrz_delta_reset(&d, c.info.base_ticks);
-        const uint8_t *p = c.raw, *end = c.raw + c.raw_len;
-        struct mrz_rec rec;
-        while (mrz_decode(&p, end, &d, &rec) > 0) {
-            if (rec.type >= 1 && rec.type <= MRZ_K_MAX)
-                t->allocs++, t->events++;
-            else if (rec.type == MRZ_T_FREE || rec.type == MRZ_T_REALLOC_FREE)
-                t->frees += rec.type == MRZ_T_FREE, t->events++;
-            else if (rec.type == MRZ_T_CUDA_ALLOC || rec.type == MRZ_T_CUDA_FREE)
-                t->events++;
-            else if (rec.type == MRZ_T_THREAD && add_tid(&tids, rec.a))
-                t->threads++;
-        }
+        mrz_chunk_each(&c, tally_record, &x);
     }
     t->bytes = mrz_reader_file_size(r);
     mrz_reader_close(r);
-    free(tids.v);
+    free(x.tids.v);
     return e < 0 ? e : 0;
 }
 
