@@ -399,3 +399,47 @@ int mrz_cols_load(void *dctx, const uint8_t *payload, size_t n, size_t raw_len, 
     *raw = *buf;
     return 0;
 }
+
+int mrz_cols_tags(void *dctx, const uint8_t *payload, size_t n, uint8_t **buf, size_t *cap, struct mrz_span *tags,
+                  struct mrz_span *rest)
+{
+    const uint8_t *p = payload, *end = payload + n;
+    if (n < 1 || *p++ != NCOLS)
+        return MRZ_ECORRUPT;
+    uint64_t len[NCOLS], stored[NCOLS], data = 0;
+    for (int i = 0; i < NCOLS; i++) {
+        if (mrz_get_uvar(&p, end, &len[i]) || mrz_get_uvar(&p, end, &stored[i]) || len[i] > MRZ_CHUNK_RAW_MAX)
+            return MRZ_ECORRUPT;
+        data += stored[i] ? stored[i] : len[i];
+    }
+    if (data != (uint64_t)(end - p))
+        return MRZ_ECORRUPT;
+    size_t need = (size_t)(len[C_TAG] + len[C_REST]);
+    if (*cap < need || !*buf) {
+        size_t ncap = need > 65536 ? need : 65536;
+        uint8_t *nb = realloc(*buf, ncap);
+        if (!nb)
+            return MRZ_ENOMEM;
+        *buf = nb;
+        *cap = ncap;
+    }
+    uint8_t *w = *buf;
+    for (int i = 0; i < NCOLS; i++) {
+        size_t sz = (size_t)(stored[i] ? stored[i] : len[i]);
+        if (i == C_TAG || i == C_REST) {
+            if (stored[i]) {
+                size_t z = ZSTD_decompressDCtx(dctx, w, (size_t)len[i], p, sz);
+                if (ZSTD_isError(z) || z != len[i])
+                    return MRZ_ECORRUPT;
+            } else {
+                memcpy(w, p, sz);
+            }
+            struct mrz_span *s = i == C_TAG ? tags : rest;
+            s->p = w;
+            s->n = (size_t)len[i];
+            w += len[i];
+        }
+        p += sz;
+    }
+    return 0;
+}

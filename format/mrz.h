@@ -169,6 +169,15 @@ size_t mrz_cols_scratch_size(size_t raw_len);
 int mrz_cols_load(void *dctx, const uint8_t *payload, size_t n, size_t raw_len, uint8_t **buf, size_t *cap,
                   const uint8_t **raw);
 
+/* Bytes somewhere in memory. */
+struct mrz_span { const uint8_t *p; size_t n; };
+/** Decompresses only the TAG and REST columns of a codec 2 payload of n
+ * bytes, into *buf (grown with realloc): enough to count its records
+ * (mrz_reader_census) without rebuilding them.
+ * @return 0, MRZ_ECORRUPT or MRZ_ENOMEM. */
+int mrz_cols_tags(void *dctx, const uint8_t *payload, size_t n, uint8_t **buf, size_t *cap, struct mrz_span *tags,
+                  struct mrz_span *rest);
+
 /* ---------------------------------------------------------------- reading */
 
 /* A decoded record.  Which fields are meaningful depends on type; strings
@@ -260,6 +269,23 @@ int mrz_reader_chunk_at(const struct mrz_reader *r, uint64_t offset, void *dctx,
                         uint8_t **scratch, size_t *scratch_cap);
 void *mrz_dctx_new(void);
 void mrz_dctx_free(void *dctx);
+
+/* How many records of each sort a trace holds. */
+struct mrz_census {
+    uint64_t allocs;        /* ALLOC records (every kind) */
+    uint64_t frees;         /* FREE */
+    uint64_t realloc_frees; /* REALLOC_FREE */
+    uint64_t cuda_allocs, cuda_frees;
+    uint64_t threads;       /* THREAD records: one per thread that ran */
+    int salvaged;           /* some chunk was written by salvage */
+};
+
+/** Counts the records of the good chunks from r's current position to the
+ * end (the same chunks mrz_reader_next returns).  Fast: of a codec 2 chunk
+ * only the TAG and REST columns are decompressed and nothing is decoded.
+ * @return 0, or a negative code when the rest of the file cannot be read
+ *         (*out then holds the counts so far). */
+int mrz_reader_census(struct mrz_reader *r, struct mrz_census *out);
 
 /* ---------------------------------------------------------------- spill file */
 

@@ -497,3 +497,151 @@ int mrz_chunk_each(const struct mrz_chunk *c, void (*fn)(void *ctx, const struct
     free(d);
     return k < 0 ? k : n;
 }
+
+/* ------------------------------------------------------------------ census */
+
+/* Counts n records of type t. */
+static void census_add(struct mrz_census *c, unsigned t, uint64_t n)
+{
+    if (t >= 1 && t <= MRZ_K_MAX)
+        c->allocs += n;
+    else if (t == MRZ_T_FREE)
+        c->frees += n;
+    else if (t == MRZ_T_REALLOC_FREE)
+        c->realloc_frees += n;
+    else if (t == MRZ_T_CUDA_ALLOC)
+        c->cuda_allocs += n;
+    else if (t == MRZ_T_CUDA_FREE)
+        c->cuda_frees += n;
+    else if (t == MRZ_T_THREAD)
+        c->threads += n;
+}
+
+static int skip_vars(const uint8_t **pp, const uint8_t *end, int n)
+{
+    uint64_t v;
+    while (n-- > 0)
+        if (mrz_get_uvar(pp, end, &v))
+            return -1;
+    return 0;
+}
+
+/* Skips a pointer reference: k, then an explicit Δptr when k is 0. */
+static int skip_ref(const uint8_t **pp, const uint8_t *end)
+{
+    uint64_t k;
+    if (mrz_get_uvar(pp, end, &k))
+        return -1;
+    return k ? 0 : skip_vars(pp, end, 1);
+}
+
+/* Counts records kept as rows: their boundaries follow from the grammar
+ * alone (section 6), no delta state needed. */
+static int census_rows(struct mrz_census *c, const uint8_t *p, const uint8_t *end)
+{
+    while (p < end) {
+        unsigned t = *p++;
+        int e = 0;
+        if (t >= MRZ_T_FRAMED_MIN) {
+            uint64_t len;
+            e = mrz_get_uvar(&p, end, &len) || len > (uint64_t)(end - p);
+            if (!e)
+                p += len;
+        } else if (t >= 1 && t <= MRZ_K_MAX) {
+            e = skip_vars(&p, end, 1) || skip_ref(&p, end) || skip_vars(&p, end, 2 + mrz_kind_has_align(t));
+        } else if (t == MRZ_T_FREE || t == MRZ_T_REALLOC_FREE) {
+            e = skip_vars(&p, end, 1) || skip_ref(&p, end);
+        } else if (t == MRZ_T_STACK || t == MRZ_T_CUDA_ALLOC || t == MRZ_T_CUDA_FREE) {
+            e = skip_vars(&p, end, t == MRZ_T_STACK ? 2 : t == MRZ_T_CUDA_ALLOC ? 8 : 5);
+        } else {
+            return -1;
+        }
+        if (e)
+            return -1;
+        census_add(c, t, 1);
+    }
+    return 0;
+}
+
+/* Counts a codec 2 chunk from its tags, taking from REST what each tag
+ * owns there, in the order format/columns.c's join does.  Most tags own
+ * nothing there and are only tallied. */
+static int census_cols(struct mrz_census *c, struct mrz_span tags, struct mrz_span rest)
+{
+    const uint8_t *q = rest.p, *qe = rest.p + rest.n;
+    uint64_t hist[256] = {0};
+    uint8_t plain[256]; /* tags that own nothing in REST */
+    for (unsigned tag = 0; tag < 256; tag++) {
+        unsigned t = tag > 0x80 && tag < 0xff ? tag & 0x7f : tag;
+        plain[tag] = (t >= 1 && t <= MRZ_K_MAX && !mrz_kind_has_align(t)) || t == MRZ_T_FREE ||
+                     t == MRZ_T_REALLOC_FREE;
+    }
+    for (size_t i = 0; i < tags.n; i++) {
+        unsigned tag = tags.p[i], t = tag > 0x80 && tag < 0xff ? tag & 0x7f : tag;
+        hist[tag]++;
+        if (plain[tag])
+            continue;
+        if (tag > 0x80 && tag < 0xff && t > MRZ_T_REALLOC_FREE)
+            return -1;
+        uint64_t len;
+        if (tag == MRZ_TAG_ROWS || tag == MRZ_TAG_ESCAPE || t >= MRZ_T_FRAMED_MIN) {
+            if (tag == MRZ_TAG_ESCAPE && (q == qe || *q++ < 0x80))
+                return -1;
+            if (mrz_get_uvar(&q, qe, &len) || len > (uint64_t)(qe - q))
+                return -1;
+            if (tag == MRZ_TAG_ROWS && census_rows(c, q, q + len))
+                return -1;
+            q += len;
+            continue;
+        }
+        int nv = t == MRZ_T_STACK ? 2 : t == MRZ_T_CUDA_ALLOC ? 8 : t == MRZ_T_CUDA_FREE ? 5 : t <= MRZ_K_MAX;
+        if (t == 0 || skip_vars(&q, qe, nv))
+            return -1;
+    }
+    for (unsigned tag = 1; tag < 0xff; tag++)
+        if (hist[tag] && tag != MRZ_TAG_ESCAPE)
+            census_add(c, tag > 0x80 ? tag & 0x7f : tag, hist[tag]);
+    return q == qe ? 0 : -1;
+}
+
+static void census_rec(void *ctx, const struct mrz_rec *rec) { census_add(ctx, rec->type, 1); }
+
+int mrz_reader_census(struct mrz_reader *r, struct mrz_census *out)
+{
+    memset(out, 0, sizeof *out);
+    struct mrz_chunk c;
+    int e;
+    while ((e = next_impl(r, &c, 0)) > 0) {
+        if (c.info.flags & MRZ_CHUNK_SALVAGED)
+            out->salvaged = 1;
+        if (c.info.codec == MRZ_CODEC_COLS) {
+            struct mrz_census one = {0};
+            struct mrz_span tags, rest;
+            const uint8_t *payload = r->map + c.offset + MRZ_CHUNK_HEADER_SIZE;
+            e = mrz_cols_tags(r->dctx, payload, c.info.payload_len, &r->buf, &r->cap, &tags, &rest);
+            release_pages(payload, c.info.payload_len);
+            if (e == MRZ_ENOMEM)
+                return e;
+            if (e == 0 && census_cols(&one, tags, rest) == 0) {
+                out->allocs += one.allocs, out->frees += one.frees, out->realloc_frees += one.realloc_frees;
+                out->cuda_allocs += one.cuda_allocs, out->cuda_frees += one.cuda_frees;
+                out->threads += one.threads;
+                continue;
+            }
+        }
+        /* Other codecs, and anything the shortcut cannot parse: decode in
+         * full; a chunk that does not decode counts the records before the
+         * bad one, as a replay would. */
+        const uint8_t *raw;
+        e = load_payload(r->dctx, r->map, c.offset, &c.info, &r->buf, &r->cap, &raw, 0);
+        if (e == MRZ_ENOMEM)
+            return e;
+        if (e == 0) {
+            c.raw = raw;
+            c.raw_len = c.info.raw_len;
+            if (mrz_chunk_each(&c, census_rec, out) == MRZ_ENOMEM)
+                return MRZ_ENOMEM;
+        }
+    }
+    return e;
+}

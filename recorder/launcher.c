@@ -102,59 +102,22 @@ static int check_output_dir(const char *tpl)
 
 struct tally { uint64_t allocs, frees, events, threads, bytes; int salvaged; };
 
-/* Thread ids seen: a THREAD record marks each start and each reuse of a
- * stream, so threads are counted by distinct id. */
-struct tid_set { uint64_t *v; size_t n, cap; };
-
-/* @return 1 when tid is new. */
-static int add_tid(struct tid_set *s, uint64_t tid)
-{
-    for (size_t i = 0; i < s->n; i++)
-        if (s->v[i] == tid)
-            return 0;
-    if (s->n == s->cap) {
-        uint64_t *nv = realloc(s->v, (s->cap = s->cap ? s->cap * 2 : 64) * sizeof *nv);
-        if (!nv)
-            return 0;
-        s->v = nv;
-    }
-    s->v[s->n++] = tid;
-    return 1;
-}
-
-struct tally_ctx { struct tally *t; struct tid_set tids; };
-
-static void tally_record(void *ctx, const struct mrz_rec *rec)
-{
-    struct tally_ctx *x = ctx;
-    struct tally *t = x->t;
-    if (rec->type >= 1 && rec->type <= MRZ_K_MAX)
-        t->allocs++, t->events++;
-    else if (rec->type == MRZ_T_FREE || rec->type == MRZ_T_REALLOC_FREE)
-        t->frees += rec->type == MRZ_T_FREE, t->events++;
-    else if (rec->type == MRZ_T_CUDA_ALLOC || rec->type == MRZ_T_CUDA_FREE)
-        t->events++;
-    else if (rec->type == MRZ_T_THREAD && add_tid(&x->tids, rec->a))
-        t->threads++;
-}
-
 static int tally_trace(const char *path, struct tally *t)
 {
-    struct tally_ctx x = {t, {0}};
     memset(t, 0, sizeof *t);
     struct mrz_reader *r;
     int e = mrz_reader_open(path, &r);
     if (e)
         return e;
-    struct mrz_chunk c;
-    while ((e = mrz_reader_next(r, &c)) > 0) {
-        if (c.info.flags & MRZ_CHUNK_SALVAGED)
-            t->salvaged = 1;
-        mrz_chunk_each(&c, tally_record, &x);
-    }
+    struct mrz_census c;
+    e = mrz_reader_census(r, &c);
+    t->allocs = c.allocs;
+    t->frees = c.frees;
+    t->events = c.allocs + c.frees + c.realloc_frees + c.cuda_allocs + c.cuda_frees;
+    t->threads = c.threads;
+    t->salvaged = c.salvaged;
     t->bytes = mrz_reader_file_size(r);
     mrz_reader_close(r);
-    free(x.tids.v);
     return e < 0 ? e : 0;
 }
 

@@ -16,7 +16,7 @@ import os
 import re
 import sys
 
-from common import SKIP, argv, expect, parse_dump, record, run, tmpdir
+from common import SKIP, argv, expect, parse_dump, run, tmpdir
 
 THREADS, STEPS = 2, 200000
 
@@ -27,7 +27,7 @@ if not storm or not os.path.exists(storm):
 
 with tmpdir() as d:
     trace = os.path.join(d, "storm.mrz")
-    r = record(mallocrec, trace, [storm, THREADS, STEPS])
+    r = run([mallocrec, "run", "-o", trace, "--", storm, THREADS, STEPS])
     expect(r.returncode == 0, f"mallocrec exited {r.returncode}: {r.stderr}")
     m = re.search(r"threads=(\d+) malloc=(\d+) calloc=(\d+) realloc=(\d+) free=(\d+)", r.stdout)
     expect(m, f"alloc_storm printed no counts: {r.stdout!r}")
@@ -76,6 +76,11 @@ with tmpdir() as d:
     expect(j["end"]["how"] == "exit" and j["end"]["value"] == 0, f"end = {j['end']}")
     expect(not j["damaged"], "trace damaged")
     expect(j["allocations"] == want["malloc"] + want["calloc"] + want["realloc"], "allocations total")
+    # mallocrec's own summary counts from the tag columns alone: the same figures
+    s = re.search(r"(\d+) allocations, (\d+) frees, (\d+) threads, (\d+) bytes", r.stderr)
+    expect(s, f"mallocrec printed no summary: {r.stderr!r}")
+    expect(list(map(int, s.groups())) == [j["allocations"], want["free"], threads + 1, j["file_bytes"]],
+           f"mallocrec's summary {s.group(0)} != info's")
     print(f"ok: workers malloc={p_malloc} calloc={p_calloc} realloc={p_realloc} free={p_free}; "
           f"main thread: {len(mm)} malloc, {len(mc)} calloc, {len(mf)} free; "
           f"{j['file_bytes']} bytes, {j['bytes_per_event']} bytes/event")
