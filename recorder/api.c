@@ -32,9 +32,9 @@ struct name_cache {
 
 /* Indexed by stream id; next_id outlives a cache that is cleared when full,
  * so an id is never defined twice in a stream. */
-static struct name_cache *caches[REC_MAX_SLOTS];
-static uint32_t next_ids[REC_MAX_SLOTS];
-static uint32_t next_ids_pid[REC_MAX_SLOTS];
+static struct name_cache *caches[REC_MAX_STREAMS];
+static uint32_t next_ids[REC_MAX_STREAMS];
+static uint32_t next_ids_pid[REC_MAX_STREAMS];
 
 static uint64_t name_hash(const char *s, size_t n)
 {
@@ -66,7 +66,7 @@ static void write_string(struct rec_stream *s, uint32_t id, const char *name, si
 
 uint32_t rec_string_id(struct rec_stream *s, const char *name, size_t n)
 {
-    uint32_t sid = s->id < REC_MAX_SLOTS ? s->id : 0;
+    uint32_t sid = s->id < REC_MAX_STREAMS ? s->id : 0;
     struct name_cache *c = caches[sid];
     if (!c || c->pid != rec_g.pid) {
         c = rec_mmap(sizeof *c); /* a pre-fork cache is the parent's memory: left as is */

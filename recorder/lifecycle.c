@@ -242,6 +242,7 @@ static void finish(int how, int value)
     rec_modules_check(1);
     if (rec_tls.s)
         rec_flush(rec_tls.s);
+    rec_flush_wait();
     rec_write_end(how, value);
     rec_tls.busy--;
 }

@@ -110,29 +110,10 @@ static __attribute__((noinline)) uint32_t stack_slow(struct rec_stream *s)
     return rec_stack_intern(s, out, n, 0);
 }
 
-/* The stream's encoder memory: recent pointers, and the chunk's columns
- * kept beside its records (format/mrz_codec.h), mapped on first use. */
-static struct mrz_ref_cache *refs_new(struct rec_stream *s)
-{
-    struct mrz_ref_cache *c = rec_mmap(sizeof *c);
-    if (!c)
-        return NULL;
-    size_t cap = REC_SLOT_SIZE, each = cap + 32, all = (MRZ_NCOLS + 1) * each;
-    uint8_t *m = rec_mmap(all);
-    if (m) {
-        for (int i = 0; i < MRZ_NCOLS; i++)
-            c->cur[i] = c->col[i] = m + (size_t)i * each; /* REST, the last, gets two shares */
-        c->col_cap = cap;
-        c->rows = s->slot->data;
-        c->rows_done = 0;
-    }
-    return c;
-}
-
 static __attribute__((noinline)) void stream_setup(struct rec_stream *s)
 {
     if (!s->delta.cache)
-        s->delta.cache = s->refs ? s->refs : (s->refs = refs_new(s));
+        s->delta.cache = s->refs ? s->refs : (s->refs = rec_refs_new(s->slot->data));
     if (s->unw.tid != s->tid || !s->unw.cache)
         rec_unw_init(&s->unw, s->tid);
 }

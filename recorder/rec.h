@@ -22,7 +22,8 @@
 #define barrier() __asm__ volatile("" ::: "memory")
 
 #define REC_SLOT_SIZE (256u << 10)   /* bytes of records per chunk */
-#define REC_MAX_SLOTS 4096           /* streams alive at once */
+#define REC_MAX_STREAMS 4096         /* streams alive at once */
+#define REC_MAX_SLOTS (2 * REC_MAX_STREAMS) /* a stream fills one while the other is compressed */
 #define REC_MAX_DEPTH 256
 
 /* One stream: a slot of the spill file plus the private state that encodes
@@ -49,6 +50,11 @@ struct rec_stream {
     /* hot-path state of preload.c: recent pointers for the encoder, the
      * stack walker, the --sample countdown */
     struct mrz_ref_cache *refs;
+    /* the second slot and its columns, filled while the compressor thread
+     * takes the first (stream.c); NULL until a chunk is handed over */
+    struct mrz_slot *spare;
+    struct mrz_ref_cache *spare_refs;
+    volatile int handed;        /* the spare holds a chunk the compressor has not written yet */
     int64_t sample_left;
     uint64_t sample_rng;
     int sample_armed;
@@ -76,7 +82,7 @@ struct rec_global {
     char path[4096];
     uint8_t *wip;               /* the spill file mapping (REC_MAX_SLOTS reserved) */
     int wip_fd;
-    uint32_t nslots;
+    uint32_t nslots, nstreams;
     struct rec_stream *free_streams;
     pthread_mutex_t lock;       /* slots, free list, stream 0, modules */
     struct rec_stream *meta;    /* stream 0 */
@@ -92,6 +98,11 @@ REC_HIDDEN int rec_open_trace(void);
 REC_HIDDEN struct rec_stream *rec_stream_acquire(void);
 REC_HIDDEN void rec_stream_release(struct rec_stream *s);
 REC_HIDDEN void rec_flush(struct rec_stream *s);
+/** Waits (a few seconds at most) until the compressor thread has written
+ * every chunk handed to it. */
+REC_HIDDEN void rec_flush_wait(void);
+/** The columns a stream's encoder fills beside the records at rows. */
+REC_HIDDEN struct mrz_ref_cache *rec_refs_new(uint8_t *rows);
 /* ip: the stack outermost frame first; the first `same` frames are known
  * to equal the previous call's.  @return the innermost node's id. */
 REC_HIDDEN uint32_t rec_stack_intern(struct rec_stream *s, const uintptr_t *ip, int n, int same);

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h> /* rename(2) only */
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
@@ -107,9 +108,159 @@ void rec_pool_unlock_all(int reinit)
     }
 }
 
+/* ------------------------------------------------------------ compressor */
+
+/* Full chunks are compressed and written by one background thread, so the
+ * threads that allocate only swap buffers: a stream owns a second slot of
+ * the spill file and fills it while the first waits for the compressor.
+ * Both slots stay in the spill file until their chunk is written, so a
+ * death loses nothing (salvage takes every slot).  When the spare is still
+ * waiting, or no thread could be started, the chunk is compressed on the
+ * spot as before: nothing ever waits for the compressor but exit. */
+struct zjob { struct rec_stream *s; struct mrz_slot *slot; struct mrz_ref_cache *refs; size_t used; };
+
+static struct {
+    pthread_mutex_t m;
+    pthread_cond_t work, idle;
+    int started, failed, active;
+    uint32_t head, n;
+    struct zjob q[REC_MAX_STREAMS]; /* a stream has at most one chunk handed over */
+} zq = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0, 0, 0, {{0}}};
+
+static long encode_slot(const struct mrz_slot *sl, size_t used, struct mrz_ref_cache *refs, uint32_t hint);
+
+static void *compressor(void *arg)
+{
+    (void)arg;
+    rec_tls.busy = 1; /* nothing this thread does is the program's */
+    pthread_mutex_lock(&zq.m);
+    for (;;) {
+        while (!zq.n)
+            pthread_cond_wait(&zq.work, &zq.m);
+        struct zjob j = zq.q[zq.head];
+        zq.head = (zq.head + 1) % REC_MAX_STREAMS;
+        zq.n--;
+        zq.active = 1;
+        pthread_mutex_unlock(&zq.m);
+        encode_slot(j.slot, j.used, j.refs, j.s->id);
+        j.slot->used = 0; /* written: empty to salvage (a repeat would be dropped anyway) */
+        __atomic_store_n(&j.s->handed, 0, __ATOMIC_RELEASE);
+        pthread_mutex_lock(&zq.m);
+        zq.active = 0;
+        if (!zq.n)
+            pthread_cond_broadcast(&zq.idle);
+    }
+    return NULL;
+}
+
+static int zq_start(void)
+{
+    if (zq.failed)
+        return -1;
+    sigset_t all, old;
+    sigfillset(&all);
+    /* the program's signals go to the program's threads */
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    pthread_t t;
+    pthread_attr_t a;
+    pthread_attr_init(&a);
+    pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+    pthread_attr_setstacksize(&a, 256u << 10);
+    int e = pthread_create(&t, &a, compressor, NULL);
+    pthread_attr_destroy(&a);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (e) {
+        zq.failed = 1;
+        return -1;
+    }
+    pthread_setname_np(t, "mallocrec-z");
+    zq.started = 1;
+    return 0;
+}
+
+struct mrz_ref_cache *rec_refs_new(uint8_t *rows)
+{
+    struct mrz_ref_cache *c = rec_mmap(sizeof *c);
+    if (!c)
+        return NULL;
+    size_t cap = REC_SLOT_SIZE, each = cap + 32, all = (MRZ_NCOLS + 1) * each;
+    uint8_t *m = rec_mmap(all);
+    if (m) {
+        for (int i = 0; i < MRZ_NCOLS; i++)
+            c->cur[i] = c->col[i] = m + (size_t)i * each; /* REST, the last, gets two shares */
+        c->col_cap = cap;
+        c->rows = rows;
+        c->rows_done = 0;
+    }
+    return c;
+}
+
+static struct mrz_slot *slot_new(uint32_t stream);
+
+/* Hands the stream's full chunk to the compressor and moves the stream to
+ * its other slot.  @return 0, or -1 to compress it here instead. */
+static int hand_over(struct rec_stream *s, size_t used)
+{
+    if (s == rec_g.meta || !s->delta.cache || __atomic_load_n(&s->handed, __ATOMIC_ACQUIRE))
+        return -1;
+    if (!s->spare) {
+        pthread_mutex_lock(&rec_g.lock);
+        struct mrz_slot *sl = slot_new(s->id);
+        pthread_mutex_unlock(&rec_g.lock);
+        struct mrz_ref_cache *c = sl ? rec_refs_new(sl->data) : NULL;
+        if (!c || !c->col[0])
+            return -1; /* (a slot left unused is empty to salvage) */
+        s->spare = sl;
+        s->spare_refs = c;
+    }
+    pthread_mutex_lock(&zq.m);
+    if (!zq.started && zq_start() < 0) {
+        pthread_mutex_unlock(&zq.m);
+        return -1;
+    }
+    s->handed = 1;
+    zq.q[(zq.head + zq.n) % REC_MAX_STREAMS] = (struct zjob){s, s->slot, s->delta.cache, used};
+    zq.n++;
+    pthread_cond_signal(&zq.work);
+    pthread_mutex_unlock(&zq.m);
+    struct mrz_slot *next = s->spare;
+    struct mrz_ref_cache *nc = s->spare_refs;
+    next->used = 0;
+    barrier();
+    next->seq = s->slot->seq + 1;
+    s->spare = s->slot;
+    s->spare_refs = s->refs;
+    s->slot = next;
+    s->refs = s->delta.cache = nc;
+    return 0;
+}
+
+void rec_flush_wait(void)
+{
+    if (!zq.started)
+        return;
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 5;
+    pthread_mutex_lock(&zq.m);
+    while ((zq.n || zq.active) && pthread_cond_timedwait(&zq.idle, &zq.m, &until) == 0)
+        ;
+    pthread_mutex_unlock(&zq.m);
+}
+
+/* In a forked child: the parent's compressor did not come along. */
+static void zq_reset(void)
+{
+    pthread_mutex_init(&zq.m, NULL);
+    pthread_cond_init(&zq.work, NULL);
+    pthread_cond_init(&zq.idle, NULL);
+    zq.started = zq.failed = zq.active = 0;
+    zq.head = zq.n = 0;
+}
+
 /* ------------------------------------------------------------ streams */
 
-_Static_assert(REC_MAX_SLOTS <= MRZ_STREAM_MAX, "a slot per stream: readers refuse larger stream numbers");
+_Static_assert(REC_MAX_STREAMS <= MRZ_STREAM_MAX, "readers refuse larger stream numbers");
 
 static size_t slot_stride(void) { return MRZ_SLOT_HEADER + REC_SLOT_SIZE; }
 
@@ -131,27 +282,35 @@ static void stream_rebase(struct rec_stream *s)
     /* not committed: a slot holding only this is empty to salvage */
 }
 
+/* Compresses and writes one slot's records as a chunk.  @return the
+ * chunk's bytes, or < 0 when it could not be encoded. */
+static long encode_slot(const struct mrz_slot *sl, size_t used, struct mrz_ref_cache *refs, uint32_t hint)
+{
+    int i = pool_take(hint);
+    if (!pool[i].c) {
+        ZSTD_customMem mem = {z_alloc, z_free, NULL};
+        pool[i].c = ZSTD_createCCtx_advanced(mem);
+        pool[i].out = rec_mmap(mrz_chunk_bound(REC_SLOT_SIZE));
+        pool[i].cols = rec_mmap(mrz_cols_scratch_size(REC_SLOT_SIZE));
+    }
+    struct mrz_chunk_info ci = {.stream = sl->stream, .seq = sl->seq, .base_ticks = sl->base_ticks,
+                                .base_ns = sl->base_ns};
+    long n = !pool[i].out ? -1
+             : pool[i].cols && pool[i].c ? mrz_chunk_encode_cols(pool[i].out, pool[i].c, rec_g.level, &ci, sl->data,
+                                                                 used, pool[i].cols, refs)
+                                         : mrz_chunk_encode(pool[i].out, pool[i].c, rec_g.level, &ci, sl->data, used);
+    if (n > 0)
+        rec_write_all(rec_g.fd, pool[i].out, (size_t)n);
+    pthread_mutex_unlock(&pool[i].m);
+    return n;
+}
+
 void rec_flush(struct rec_stream *s)
 {
     struct mrz_slot *sl = s->slot;
     size_t used = (size_t)(s->pos - sl->data);
-    if (used > s->state_len) {
-        int i = pool_take(s->id);
-        if (!pool[i].c) {
-            ZSTD_customMem mem = {z_alloc, z_free, NULL};
-            pool[i].c = ZSTD_createCCtx_advanced(mem);
-            pool[i].out = rec_mmap(mrz_chunk_bound(REC_SLOT_SIZE));
-            pool[i].cols = rec_mmap(mrz_cols_scratch_size(REC_SLOT_SIZE));
-        }
-        struct mrz_chunk_info ci = {.stream = sl->stream, .seq = sl->seq, .base_ticks = sl->base_ticks,
-                                    .base_ns = sl->base_ns};
-        long n = !pool[i].out ? -1
-                 : pool[i].cols && pool[i].c ? mrz_chunk_encode_cols(pool[i].out, pool[i].c, rec_g.level, &ci, sl->data, used,
-                                                        pool[i].cols, s->delta.cache)
-                                : mrz_chunk_encode(pool[i].out, pool[i].c, rec_g.level, &ci, sl->data, used);
-        if (n > 0)
-            rec_write_all(rec_g.fd, pool[i].out, (size_t)n);
-        pthread_mutex_unlock(&pool[i].m);
+    if (used > s->state_len && hand_over(s, used) < 0) {
+        encode_slot(sl, used, s->delta.cache, s->id);
         /* used before seq: a death between the two loses nothing and
          * duplicates nothing (the reader drops a repeated stream/seq). */
         sl->used = 0;
@@ -166,35 +325,42 @@ void rec_flush(struct rec_stream *s)
         rec_modules_check(0);
 }
 
-/* Under rec_g.lock. */
-static struct rec_stream *stream_new(void)
+/* A new slot of the spill file for stream `stream`.  Under rec_g.lock. */
+static struct mrz_slot *slot_new(uint32_t stream)
 {
     if (rec_g.nslots >= REC_MAX_SLOTS)
         return NULL;
-    uint32_t id = rec_g.nslots;
-    off_t off = MRZ_WIP_HEADER + (off_t)id * (off_t)slot_stride();
+    off_t off = MRZ_WIP_HEADER + (off_t)rec_g.nslots * (off_t)slot_stride();
     if (ftruncate(rec_g.wip_fd, off + (off_t)slot_stride()) < 0)
         return NULL;
     /* Reserve the blocks now: a full disk must fail here, not fault later. */
     if (fallocate(rec_g.wip_fd, 0, off, (off_t)slot_stride()) < 0 && errno == ENOSPC)
         return NULL;
+    struct mrz_slot *sl = (struct mrz_slot *)(rec_g.wip + off);
+    sl->stream = stream;
+    sl->seq = 0;
+    sl->used = 0;
+    sl->state = 1;
+    barrier();
+    sl->magic = MRZ_WIP_MAGIC;
+    rec_g.nslots++;
+    ((struct mrz_wip_header *)rec_g.wip)->nslots = rec_g.nslots;
+    return sl;
+}
+
+/* Under rec_g.lock. */
+static struct rec_stream *stream_new(void)
+{
+    if (rec_g.nstreams >= REC_MAX_STREAMS)
+        return NULL;
     struct rec_stream *s = rec_mmap(sizeof *s);
     if (!s)
         return NULL;
-    if (rec_stack_table_init(s, 256)) { /* grows; small stays in L1 */
+    if (rec_stack_table_init(s, 256) || !(s->slot = slot_new(rec_g.nstreams))) { /* grows; small stays in L1 */
         rec_munmap(s, sizeof *s);
         return NULL;
     }
-    s->id = id;
-    s->slot = (struct mrz_slot *)(rec_g.wip + off);
-    s->slot->stream = id;
-    s->slot->seq = 0;
-    s->slot->used = 0;
-    s->slot->state = 1;
-    barrier();
-    s->slot->magic = MRZ_WIP_MAGIC;
-    rec_g.nslots++;
-    ((struct mrz_wip_header *)rec_g.wip)->nslots = rec_g.nslots;
+    s->id = rec_g.nstreams++;
     stream_rebase(s);
     return s;
 }
@@ -342,7 +508,7 @@ int rec_open_trace(void)
     rec_g.fd = fd;
     rec_g.wip_fd = wfd;
     rec_g.wip = m;
-    rec_g.nslots = 0;
+    rec_g.nslots = rec_g.nstreams = 0;
     rec_g.free_streams = NULL;
     struct mrz_wip_header *wh = m;
     wh->version = 1;
@@ -410,6 +576,7 @@ void rec_after_fork_child(void)
      * start this process's own trace.  Other threads' streams are copies of
      * the parent's and are simply forgotten. */
     rec_pool_unlock_all(1);
+    zq_reset();
     pthread_mutex_init(&rec_g.lock, NULL);
     munmap(rec_g.wip, MRZ_WIP_HEADER + (size_t)REC_MAX_SLOTS * slot_stride());
     close(rec_g.fd);

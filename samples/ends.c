@@ -13,7 +13,10 @@
  * allocated, then sleeps until killed from outside) and running (returns
  * from main, threads still allocating, once each has 1,000 blocks).  A
  * trace that lost nothing holds at least the published count for each
- * thread, and at most one more (the allocation under way at the end). */
+ * thread, and at most one more (the allocation under way at the end).
+ * churn is threads with each block freed at once, killed once every thread
+ * has made N allocations: dozens of chunks per thread, some of them on
+ * their way to the trace when the process dies. */
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
@@ -50,13 +53,17 @@ static void write_pid(const char *path)
 /* Per-thread counts in a shared file mapping: they survive the SIGKILL. */
 static volatile long *counts;
 
+static int churn; /* free each block at once: many chunks, little memory */
+
 static void *spin(void *arg)
 {
     long id = (long)arg;
     __atomic_store_n(&counts[THREADS + id], (long)gettid(), __ATOMIC_RELEASE);
     for (;;) {
-        keep();
+        void *p = keep();
         __atomic_store_n(&counts[id], counts[id] + 1, __ATOMIC_RELEASE);
+        if (churn)
+            free(p);
     }
     return NULL;
 }
@@ -69,7 +76,7 @@ int main(int argc, char **argv)
     }
     const char *mode = argv[1];
     long n = atol(argv[2]);
-    if (!strcmp(mode, "threads") || !strcmp(mode, "running")) {
+    if (!strcmp(mode, "threads") || !strcmp(mode, "running") || !strcmp(mode, "churn")) {
         if (argc < 4)
             return 2;
         char path[4096];
@@ -83,7 +90,8 @@ int main(int argc, char **argv)
         pthread_t t;
         for (long i = 0; i < THREADS; i++)
             pthread_create(&t, NULL, spin, (void *)i);
-        long enough = mode[0] == 'r' ? 1000 : 1;
+        churn = mode[0] == 'c';
+        long enough = mode[0] == 'r' ? 1000 : churn ? n : 1;
         for (long i = 0; i < THREADS; i++)
             while (__atomic_load_n(&counts[i], __ATOMIC_ACQUIRE) < enough)
                 usleep(1000);
