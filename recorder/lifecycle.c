@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <spawn.h>
 #include <stdarg.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -205,6 +206,8 @@ void rec_init(void)
     if (rec_g.follow)
         follow_capture();
     rec_g.tick_hz = calibrate_tick_hz();
+    cpu_set_t cpus;
+    rec_g.ncpu = sched_getaffinity(0, sizeof cpus, &cpus) == 0 ? CPU_COUNT(&cpus) : 1;
     rec_self_range();
     unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD);
     if (pthread_key_create(&rec_g.key, rec_thread_dtor) || rec_open_trace() < 0) {

@@ -83,6 +83,8 @@ struct rec_global {
     uint8_t *wip;               /* the spill file mapping (REC_MAX_SLOTS reserved) */
     int wip_fd;
     uint32_t nslots, nstreams;
+    int ncpu;                   /* CPUs this process may run on */
+    int nactive;                /* streams held by live threads */
     struct rec_stream *free_streams;
     pthread_mutex_t lock;       /* slots, free list, stream 0, modules */
     struct rec_stream *meta;    /* stream 0 */

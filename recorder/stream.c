@@ -203,6 +203,10 @@ static int hand_over(struct rec_stream *s, size_t used)
 {
     if (s == rec_g.meta || !s->delta.cache || __atomic_load_n(&s->handed, __ATOMIC_ACQUIRE))
         return -1;
+    /* With a thread recording on every CPU there is no idle one to take
+     * the work, only switches to pay: compress here then. */
+    if (__atomic_load_n(&rec_g.nactive, __ATOMIC_RELAXED) >= rec_g.ncpu)
+        return -1;
     if (!s->spare) {
         pthread_mutex_lock(&rec_g.lock);
         struct mrz_slot *sl = slot_new(s->id);
@@ -375,6 +379,7 @@ struct rec_stream *rec_stream_acquire(void)
         s = stream_new();
     pthread_mutex_unlock(&rec_g.lock);
     if (s) {
+        __atomic_add_fetch(&rec_g.nactive, 1, __ATOMIC_RELAXED);
         s->next_free = NULL;
         s->tid = (uint32_t)syscall(SYS_gettid);
         rec_thread_record(s, MRZ_T_THREAD);
@@ -384,6 +389,7 @@ struct rec_stream *rec_stream_acquire(void)
 
 void rec_stream_release(struct rec_stream *s)
 {
+    __atomic_sub_fetch(&rec_g.nactive, 1, __ATOMIC_RELAXED);
     rec_thread_record(s, MRZ_T_THREAD_EXIT);
     rec_flush(s);
     s->region_depth = 0;
@@ -509,6 +515,7 @@ int rec_open_trace(void)
     rec_g.wip_fd = wfd;
     rec_g.wip = m;
     rec_g.nslots = rec_g.nstreams = 0;
+    rec_g.nactive = 0;
     rec_g.free_streams = NULL;
     struct mrz_wip_header *wh = m;
     wh->version = 1;

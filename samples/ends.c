@@ -14,9 +14,9 @@
  * from main, threads still allocating, once each has 1,000 blocks).  A
  * trace that lost nothing holds at least the published count for each
  * thread, and at most one more (the allocation under way at the end).
- * churn is threads with each block freed at once, killed once every thread
- * has made N allocations: dozens of chunks per thread, some of them on
- * their way to the trace when the process dies. */
+ * churn allocates and frees blocks on the main thread alone (count 0), and
+ * is killed from outside once it has made N allocations: dozens of chunks,
+ * some of them on their way to the trace when the process dies. */
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
@@ -53,17 +53,13 @@ static void write_pid(const char *path)
 /* Per-thread counts in a shared file mapping: they survive the SIGKILL. */
 static volatile long *counts;
 
-static int churn; /* free each block at once: many chunks, little memory */
-
 static void *spin(void *arg)
 {
     long id = (long)arg;
     __atomic_store_n(&counts[THREADS + id], (long)gettid(), __ATOMIC_RELEASE);
     for (;;) {
-        void *p = keep();
+        keep();
         __atomic_store_n(&counts[id], counts[id] + 1, __ATOMIC_RELEASE);
-        if (churn)
-            free(p);
     }
     return NULL;
 }
@@ -87,11 +83,21 @@ int main(int argc, char **argv)
         counts = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
         if (counts == MAP_FAILED)
             return 1;
+        if (mode[0] == 'c') {
+            /* alone on its thread, so that full chunks go to the compressor */
+            __atomic_store_n(&counts[THREADS], (long)gettid(), __ATOMIC_RELEASE);
+            for (;;) {
+                void *p = keep();
+                __atomic_store_n(&counts[0], counts[0] + 1, __ATOMIC_RELEASE);
+                free(p);
+                if (counts[0] == n)
+                    write_pid(argv[3]);
+            }
+        }
         pthread_t t;
         for (long i = 0; i < THREADS; i++)
             pthread_create(&t, NULL, spin, (void *)i);
-        churn = mode[0] == 'c';
-        long enough = mode[0] == 'r' ? 1000 : churn ? n : 1;
+        long enough = mode[0] == 'r' ? 1000 : 1;
         for (long i = 0; i < THREADS; i++)
             while (__atomic_load_n(&counts[i], __ATOMIC_ACQUIRE) < enough)
                 usleep(1000);
