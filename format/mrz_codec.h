@@ -98,7 +98,11 @@ static inline void mrz_put_le16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)v; p[1
 #define MRZ_REF_CACHE_BITS 14
 
 /* Chunk codec 2 (format/columns.c) stores a chunk's records as columns:
- * one tag byte per record, then each kind of field in a column of its own. */
+ * one tag byte per record, then each kind of field in a column of its own.
+ * In memory each varint column, TIME to STACK, is kept as two: the first
+ * byte of every varint, and the rest of each (its tail, itself a varint's
+ * bytes) in the column MRZ_TAIL(c): the byte planes that codec 2 stores
+ * then need no pass of their own. */
 enum mrz_col {
     MRZ_C_TAG,    /* a tag per record (below) */
     MRZ_C_TIME,   /* Δtime of ALLOC, FREE, REALLOC_FREE */
@@ -108,9 +112,11 @@ enum mrz_col {
     MRZ_C_APTR,   /* explicit Δptr of ALLOC */
     MRZ_C_SIZE,   /* size of ALLOC */
     MRZ_C_STACK,  /* stack of ALLOC */
-    MRZ_C_REST,   /* everything else, in record order */
+    MRZ_C_TIME_TAIL, /* the tails of TIME .. STACK, in that order */
+    MRZ_C_REST = MRZ_C_TIME_TAIL + 7, /* everything else, in record order */
     MRZ_NCOLS
 };
+#define MRZ_TAIL(c) ((c) - MRZ_C_TIME + MRZ_C_TIME_TAIL)
 /* Tags: the record's type byte, except that an ALLOC, FREE or REALLOC_FREE
  * with an explicit pointer (ref 0) is 0x80 | type; a framed record of type
  * >= 0x80 is MRZ_TAG_ESCAPE with its type byte in REST; MRZ_TAG_ROWS is a
@@ -218,7 +224,44 @@ void mrz_cols_take_rows(struct mrz_ref_cache *c, const uint8_t *upto);
 /* Column writing: a varint is built in a register and stored, 8 bytes at a
  * time, into its column and into the record (writing bytes and reading them
  * back would stall on store forwarding).  The record's buffer has
- * MRZ_HOT_MAX bytes of room and the columns 32 bytes of slack. */
+ * MRZ_HOT_MAX bytes of room and the columns 32 bytes of slack.
+ * mrz_col_var: into column col (TIME .. STACK) of cur, split: the first
+ * byte there, the rest in its tail column. */
+static inline uint8_t *mrz_col_var(uint8_t *p, uint8_t **cur, int col, uint64_t v)
+{
+    uint64_t w;
+    size_t n;
+    if (v < 0x80) {
+        *cur[col]++ = (uint8_t)v;
+        *p = (uint8_t)v;
+        return p + 1;
+    } else if (v < 0x4000) {
+        w = (v & 0x7f) | 0x80 | (v >> 7) << 8, n = 2;
+    } else if (v < (1ull << 56)) {
+        w = 0, n = 0;
+        do {
+            w |= ((v & 0x7f) | (v >= 0x80 ? 0x80 : 0)) << (8 * n);
+            v >>= 7;
+            n++;
+        } while (v);
+    } else {
+        uint8_t e[MRZ_VARINT_MAX] = {0};
+        n = (size_t)(mrz_put_uvar(e, v) - e);
+        *cur[col]++ = e[0];
+        memcpy(cur[MRZ_TAIL(col)], e + 1, MRZ_VARINT_MAX - 1);
+        cur[MRZ_TAIL(col)] += n - 1;
+        memcpy(p, e, MRZ_VARINT_MAX);
+        return p + n;
+    }
+    uint64_t tail = w >> 8;
+    *cur[col]++ = (uint8_t)w;
+    memcpy(cur[MRZ_TAIL(col)], &tail, 8);
+    cur[MRZ_TAIL(col)] += n - 1;
+    memcpy(p, &w, 8);
+    return p + n;
+}
+
+/* The same into a column kept whole (REST). */
 static inline uint8_t *mrz_col_uvar(uint8_t *p, uint8_t **col, uint64_t v)
 {
     uint64_t w;
@@ -266,13 +309,13 @@ static inline __attribute__((always_inline)) uint8_t *mrz_enc_head(uint8_t *p, c
 {
     *p++ = (uint8_t)type;
     if (cols) {
-        p = mrz_col_uvar(p, &c->cur[MRZ_C_TIME], t - d->time);
+        p = mrz_col_var(p, c->cur, MRZ_C_TIME, t - d->time);
         if (k) {
-            p = mrz_col_uvar(p, &c->cur[ref_col], k);
+            p = mrz_col_var(p, c->cur, ref_col, k);
             *c->cur[MRZ_C_TAG]++ = (uint8_t)type;
         } else {
             *p++ = 0;
-            p = mrz_col_uvar(p, &c->cur[ptr_col], mrz_zigzag((int64_t)(ptr - d->ptr)));
+            p = mrz_col_var(p, c->cur, ptr_col, mrz_zigzag((int64_t)(ptr - d->ptr)));
             *c->cur[MRZ_C_TAG]++ = (uint8_t)(MRZ_TAG_EXPLICIT | type);
         }
     } else {
@@ -297,8 +340,8 @@ static inline __attribute__((always_inline)) uint8_t *mrz_enc_alloc(uint8_t *p, 
     struct mrz_ref_cache *c = d->cache;
     if (mrz_cols_on(c, p)) {
         p = mrz_enc_head(p, d, c, 1, kind, t, ptr, k, MRZ_C_AREF, MRZ_C_APTR);
-        p = mrz_col_uvar(p, &c->cur[MRZ_C_SIZE], size);
-        p = mrz_col_uvar(p, &c->cur[MRZ_C_STACK], stack);
+        p = mrz_col_var(p, c->cur, MRZ_C_SIZE, size);
+        p = mrz_col_var(p, c->cur, MRZ_C_STACK, stack);
         if (kind >= 5 && kind <= 7)
             p = mrz_col_uvar(p, &c->cur[MRZ_C_REST], align);
         c->rows_done = (size_t)(p - c->rows);
