@@ -139,7 +139,11 @@ static int run(struct an_ctx *ctx)
                 c.offset, c.info.stream, c.info.seq, c.info.codec == MRZ_CODEC_ZSTD ? "zstd" : c.info.codec == MRZ_CODEC_COLS ? "columns" : "raw",
                 c.info.payload_len, c.info.raw_len, c.info.base_ticks, c.info.base_ns,
                 c.info.flags & MRZ_CHUNK_SALVAGED ? " salvaged" : "");
-        if (c.info.seq != next_seq[c.info.stream] && next_id[c.info.stream] != UINT64_MAX) {
+        /* A chunk that opens with STREAM_STATE says its stream's next node
+         * id itself, so a gap, or chunks out of seq order (salvage, the
+         * recorder's compressor thread), costs nothing there. */
+        int resyncs = c.raw_len > 0 && c.raw[0] == MRZ_T_STREAM_STATE;
+        if (c.info.seq != next_seq[c.info.stream] && next_id[c.info.stream] != UINT64_MAX && !resyncs) {
             fprintf(f, "  (stream %u: seq %u expected; its stack ids are unknown from here)\n", c.info.stream,
                     next_seq[c.info.stream]);
             next_id[c.info.stream] = UINT64_MAX;

@@ -5,78 +5,14 @@
  * stream (stack nodes, strings, labels, regions, thread switches) are applied
  * as they are decoded, which is stream order; allocations, frees and marks
  * wait for their turn in the merge, because a free may come from another
- * thread than its allocation. */
+ * thread than its allocation.  Where two threads' stamps are too close to
+ * tell their order, a release that finds nothing live (or an allocation
+ * that finds its address taken) waits for its partner: rp_order.c. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "replay.h"
-#include "rp_prefetch.h"
-#include "rp_tables.h"
-
-struct chunk_ref { uint32_t seq, g; uint64_t offset, base_ticks; }; /* g: the chunk's number in the file */
-
-struct cursor {
-    uint32_t stream;
-    struct chunk_ref *chunks;
-    uint32_t nchunks, cap, next_chunk;
-    uint8_t *buf;                 /* decoded payload of the current chunk (no prefetcher) */
-    size_t buf_cap;
-    uint32_t cur_g;               /* the current chunk's number + 1 (prefetcher), 0 none */
-    const struct rp_hot *hot, *hot_end; /* with the prefetcher: records decoded ahead */
-    int hot_bad;                  /* and whether their decoding stopped early */
-    const uint8_t *p, *end;
-    struct mrz_delta delta;
-    struct mrz_rec rec;           /* the pending event */
-    uint64_t key;                 /* its time (ticks, monotone per stream) */
-    int has_rec;
-    /* stream-scoped state */
-    struct rp_vec32 stack_map;    /* local stack id -> global node */
-    struct rp_vec32 string_map;   /* local string id -> global string */
-    uint32_t thread;              /* current engine thread */
-    uint32_t region_stack[64];
-    uint32_t region_depth;
-    uint32_t label_next;          /* pending label for the next allocation */
-    uint64_t last_alloc_ptr;      /* temporaries: the thread's latest allocation */
-    struct rp_block released;     /* realloc's released block, until the realloc returns */
-    int has_released;
-};
-
-/* A merge heap entry: the key is the time, then frees before allocations at
- * equal times (so a reused address is released before it is handed out
- * again), packed in one integer so ordering never touches the cursors. */
-struct hent { uint64_t k; uint32_t cur; };
-
-static inline uint64_t merge_key(const struct cursor *c)
-{
-    uint8_t t = c->rec.type;
-    int is_free = t == MRZ_T_FREE || t == MRZ_T_REALLOC_FREE || t == MRZ_T_CUDA_FREE;
-    return c->key << 1 | (uint64_t)!is_free;
-}
-
-struct rp_engine {
-    struct mrz_reader *r;
-    const struct an_meta *m;
-    void *dctx;
-    struct cursor *cur;
-    uint32_t ncur;
-    struct hent *heap;            /* cursors ordered by merge key */
-    struct rp_prefetch *pf;       /* chunks decoded ahead on another thread, or NULL */
-    uint32_t nchunks;
-    uint32_t nheap;
-    struct rp_totals tot;
-    struct rp_live live;
-    struct rp_nodes nodes;
-    struct rp_strings strings;
-    struct rp_regions regions;
-    struct rp_threads threads;
-    struct rp_site *sites;
-    uint32_t nsites, sites_cap;
-    struct rp_vec32 site_of_node; /* node -> site index (0 none) */
-    uint64_t peak_ver[MRZ_S_COUNT];
-    const struct rp_handlers *h;
-    int err;
-};
+#include "rp_engine.h"
 
 struct rp_engine *rp_new(struct mrz_reader *r, const struct an_meta *m)
 {
@@ -85,6 +21,7 @@ struct rp_engine *rp_new(struct mrz_reader *r, const struct an_meta *m)
         return NULL;
     e->r = r;
     e->m = m;
+    e->hold_limit = UINT64_MAX;
     e->dctx = mrz_dctx_new();
     if (!e->dctx || rp_live_init(&e->live) || rp_nodes_init(&e->nodes) || rp_strings_init(&e->strings) ||
         rp_regions_init(&e->regions)) {
@@ -116,6 +53,7 @@ void rp_free(struct rp_engine *e)
     if (!e)
         return;
     reset_tables(e);
+    rp_order_free(e);
     mrz_dctx_free(e->dctx);
     rp_live_free(&e->live);
     rp_nodes_free(&e->nodes);
@@ -123,6 +61,7 @@ void rp_free(struct rp_engine *e)
     rp_regions_free(&e->regions);
     rp_threads_free(&e->threads);
     rp_vec32_free(&e->site_of_node);
+    rp_vec32_free(&e->thread_cur);
     free(e->sites);
     free(e);
 }
@@ -210,18 +149,30 @@ static void block_gone(struct rp_engine *e, const struct rp_block *b, uint64_t t
         e->h->on_free(e->h->user, e, b, t_ns, temporary, by_realloc);
 }
 
-static void block_new(struct rp_engine *e, struct cursor *c, struct rp_block *b, uint64_t t_ns)
+/* may_hold: c is the heap's top and may be parked (rp_order.c).  Inlined,
+ * like release, so that may_hold costs nothing on the merge's own path.
+ * @return RP_GO, RP_PARKED or RP_RESUMED. */
+static inline __attribute__((always_inline)) int block_new(struct rp_engine *e, struct cursor *c, struct rp_block *b,
+                                                          uint64_t t_ns, int may_hold)
 {
-    /* an allocation at a still-live address: the old block's free was lost
-     * or raced; retire it here rather than count it as a leak */
+    /* an allocation at a still-live address: the old block's release may be
+     * stamped on another thread a little later (then it waits for it: the
+     * window of rp_order.c); else the old block's free was lost or raced:
+     * retire it here rather than count it as a leak */
     struct rp_block old;
-    if (rp_live_remove(&e->live, b->ptr, b->space != MRZ_S_HOST, &old) == 0) {
+    int cuda = b->space != MRZ_S_HOST;
+    if (rp_live_remove(&e->live, b->ptr, cuda, &old) == 0) {
+        if (may_hold && rp_order_hold(e, c, b->ptr, cuda, b) == RP_PARKED) {
+            if (rp_live_insert(&e->live, &old))
+                e->err = MRZ_ENOMEM;
+            return RP_PARKED;
+        }
         e->tot.overwritten++;
         block_gone(e, &old, t_ns, 0, 0);
     }
     if (rp_live_insert(&e->live, b)) {
         e->err = MRZ_ENOMEM;
-        return;
+        return RP_GO;
     }
     struct rp_space_stats *sp = &e->tot.space[b->space];
     sp->live_bytes += b->size;
@@ -263,6 +214,45 @@ static void block_new(struct rp_engine *e, struct cursor *c, struct rp_block *b,
     c->last_alloc_ptr = b->ptr;
     if (e->h->on_alloc)
         e->h->on_alloc(e->h->user, e, b);
+    return e->nheld ? rp_order_settle(e, c, b->ptr, cuda, 1, c->key) : RP_GO;
+}
+
+/* c's pending FREE, REALLOC_FREE or CUDA_FREE (a successful one).  may_hold
+ * as for block_new.  @return RP_GO, RP_PARKED or RP_RESUMED. */
+static inline __attribute__((always_inline)) int release(struct rp_engine *e, struct cursor *c, uint64_t t_ns,
+                                                        int may_hold)
+{
+    const struct mrz_rec *r = &c->rec;
+    int cuda = r->type == MRZ_T_CUDA_FREE;
+    struct rp_block b;
+    if (rp_live_remove(&e->live, r->ptr, cuda, &b)) {
+        if (may_hold && rp_order_hold(e, c, r->ptr, cuda, NULL) == RP_PARKED)
+            return RP_PARKED;
+        e->tot.unknown_frees++;
+        return RP_GO;
+    }
+    /* a block from another thread: that thread may still have to release
+     * it (and reuse the address) first (rp_order.c) */
+    if (b.thread != c->thread && may_hold && rp_order_owner_first(e, c, &b)) {
+        if (rp_live_insert(&e->live, &b))
+            e->err = MRZ_ENOMEM;
+        return RP_PARKED;
+    }
+    if (t_ns < b.t_alloc) /* placed after an allocation stamped up to the window later */
+        t_ns = b.t_alloc;
+    if (r->type == MRZ_T_REALLOC_FREE) {
+        c->released = b;
+        c->has_released = 1;
+        block_gone(e, &b, t_ns, 0, 1);
+    } else if (r->type == MRZ_T_FREE) {
+        int temporary = b.thread == c->thread && c->last_alloc_ptr == r->ptr;
+        if (temporary)
+            c->last_alloc_ptr = 0;
+        block_gone(e, &b, t_ns, temporary, 0);
+    } else {
+        block_gone(e, &b, t_ns, 0, 0);
+    }
+    return e->nheld ? rp_order_settle(e, c, r->ptr, cuda, 0, c->key) : RP_GO;
 }
 
 static void fill_block(struct rp_engine *e, struct cursor *c, struct rp_block *b, const struct mrz_rec *r,
@@ -292,7 +282,9 @@ static void failed_alloc(struct rp_engine *e, struct cursor *c, const struct mrz
     c->label_next = 0;
 }
 
-static void on_event(struct rp_engine *e, struct cursor *c)
+/* @return RP_GO, RP_PARKED (c waits: rp_order.c) or RP_RESUMED (another
+ * stream came back to the heap). */
+static int on_event(struct rp_engine *e, struct cursor *c)
 {
     const struct mrz_rec *r = &c->rec;
     uint64_t t_ns = ns_of(e, c->key);
@@ -310,7 +302,7 @@ static void on_event(struct rp_engine *e, struct cursor *c)
         if (!r->ptr) {
             if (is_realloc && r->size == 0) { /* realloc(p, 0) freed p */
                 c->has_released = 0;
-                return;
+                return RP_GO;
             }
             if (is_realloc && c->has_released) { /* failed: the old block lives on */
                 if (rp_live_insert(&e->live, &c->released))
@@ -329,55 +321,47 @@ static void on_event(struct rp_engine *e, struct cursor *c)
             }
             c->has_released = 0;
             failed_alloc(e, c, r, MRZ_S_HOST);
-            return;
+            return RP_GO;
         }
         c->has_released = 0;
         fill_block(e, c, &b, r, MRZ_S_HOST, t_ns);
         b.kind = t;
-        block_new(e, c, &b, t_ns);
+        return block_new(e, c, &b, t_ns, 1);
     } else if (t == MRZ_T_FREE || t == MRZ_T_REALLOC_FREE) {
         e->tot.events++;
         e->tot.frees += t == MRZ_T_FREE;
-        if (rp_live_remove(&e->live, r->ptr, 0, &b)) {
-            e->tot.unknown_frees++;
-            return;
-        }
-        if (t == MRZ_T_REALLOC_FREE) {
-            c->released = b;
-            c->has_released = 1;
-            block_gone(e, &b, t_ns, 0, 1);
-        } else {
-            int temporary = b.thread == c->thread && c->last_alloc_ptr == r->ptr;
-            if (temporary)
-                c->last_alloc_ptr = 0;
-            block_gone(e, &b, t_ns, temporary, 0);
-        }
+        return release(e, c, t_ns, 1);
     } else if (t == MRZ_T_CUDA_ALLOC) {
         e->tot.events++;
         uint8_t space = r->space < MRZ_S_COUNT ? (uint8_t)r->space : MRZ_S_CUDA_DEVICE;
         if (!r->ptr || r->result) {
             failed_alloc(e, c, r, space);
-            return;
+            return RP_GO;
         }
         fill_block(e, c, &b, r, space, t_ns);
         b.device = (uint16_t)r->device;
-        block_new(e, c, &b, t_ns);
+        return block_new(e, c, &b, t_ns, 1);
     } else if (t == MRZ_T_CUDA_FREE) {
         e->tot.events++;
         e->tot.frees++;
         if (r->result)
-            return; /* the free failed: the memory is still held */
-        if (rp_live_remove(&e->live, r->ptr, 1, &b)) {
-            e->tot.unknown_frees++;
-            return;
-        }
-        block_gone(e, &b, t_ns, 0, 0);
+            return RP_GO; /* the free failed: the memory is still held */
+        return release(e, c, t_ns, 1);
     } else if (t == MRZ_T_MARK) {
         if (e->h->on_mark)
             e->h->on_mark(e->h->user, e, t_ns, c->thread, rp_strings_get(&e->strings,
                                                                           rp_vec32_get(&c->string_map, (uint32_t)r->a)));
     }
+    return RP_GO;
 }
+
+/* For rp_order.c: held events applied once their partner came. */
+int rp_release(struct rp_engine *e, struct cursor *c, uint64_t t_ns) { return release(e, c, t_ns, 0); }
+int rp_alloc(struct rp_engine *e, struct cursor *c, struct rp_block *b, uint64_t t_ns)
+{
+    return block_new(e, c, b, t_ns, 0);
+}
+uint64_t rp_ns(const struct rp_engine *e, uint64_t ticks) { return ns_of(e, ticks); }
 
 /* ------------------------------------------------------------------ decoding */
 
@@ -450,6 +434,8 @@ static int stream_local(struct rp_engine *e, struct cursor *c, struct mrz_rec *r
     }
     case MRZ_T_THREAD:
         c->thread = thread_for(e, r->a);
+        if (rp_vec32_set(&e->thread_cur, c->thread, (uint32_t)(c - e->cur) + 1))
+            e->err = MRZ_ENOMEM;
         c->region_depth = 0;
         c->label_next = 0;
         c->last_alloc_ptr = 0;
@@ -566,6 +552,8 @@ static int advance(struct rp_engine *e, struct cursor *c)
     }
 }
 
+int rp_advance(struct rp_engine *e, struct cursor *c) { return advance(e, c); }
+
 /* ------------------------------------------------------------------ merge */
 
 static void sift_down(struct rp_engine *e, uint32_t i)
@@ -585,6 +573,17 @@ static void sift_down(struct rp_engine *e, uint32_t i)
         h[m] = t;
         i = m;
     }
+}
+
+void rp_heap_push(struct rp_engine *e, uint32_t cur)
+{
+    struct hent *h = e->heap, x = {merge_key(&e->cur[cur]), cur};
+    uint32_t i = e->nheap++;
+    while (i && h[(i - 1) / 2].k > x.k) {
+        h[i] = h[(i - 1) / 2];
+        i = (i - 1) / 2;
+    }
+    h[i] = x;
 }
 
 static int by_seq(const void *a, const void *b)
@@ -679,8 +678,12 @@ int rp_run(struct rp_engine *e, const struct rp_handlers *h)
     if (k < 0)
         return k;
     start_prefetch(e);
+    /* the liveness window (rp_order.c) in ticks: at least one */
+    double w = e->m->fit_slope > 0 ? ceil(RP_ORDER_NS / e->m->fit_slope) : 1;
+    e->window = !(w >= 1) ? 1 : w < 1e6 ? (uint64_t)w : 1000000;
     e->heap = malloc((e->ncur + 1) * sizeof *e->heap);
-    if (!e->heap)
+    e->resumed = malloc((e->ncur + 1) * sizeof *e->resumed);
+    if (!e->heap || !e->resumed)
         return MRZ_ENOMEM;
     for (uint32_t i = 0; i < e->ncur; i++) {
         if (rp_vec32_set(&e->cur[i].stack_map, 0, 0))
@@ -690,28 +693,40 @@ int rp_run(struct rp_engine *e, const struct rp_handlers *h)
     }
     for (int32_t i = (int32_t)e->nheap / 2 - 1; i >= 0; i--)
         sift_down(e, (uint32_t)i);
-    while (e->nheap && !e->err) {
+    while ((e->nheap || e->nheld) && !e->err) {
+        if (e->nheld && (!e->nheap || e->heap[0].k >= e->hold_limit)) {
+            rp_order_expire(e); /* a held event's partner is overdue */
+            rp_order_push(e);
+            continue;
+        }
         struct cursor *c = &e->cur[e->heap[0].cur];
         /* Runs: while the top stream's events come strictly before every
-         * other stream's next one, no heap work is needed. */
-        uint64_t limit = UINT64_MAX;
-        if (e->nheap > 1)
+         * other stream's next one (and no held event falls due), no heap
+         * work is needed. */
+        uint64_t limit = e->hold_limit;
+        if (e->nheap > 1 && e->heap[1].k < limit)
             limit = e->heap[1].k;
         if (e->nheap > 2 && e->heap[2].k < limit)
             limit = e->heap[2].k;
-        int more;
+        int more = 0, st;
         do {
-            on_event(e, c);
+            st = on_event(e, c);
+            if (st == RP_PARKED) {
+                more = 0;
+                break;
+            }
             more = advance(e, c);
-        } while (more && merge_key(c) < limit && !e->err);
+        } while (st == RP_GO && more && merge_key(c) < limit && !e->err);
         if (more) {
             e->heap[0].k = merge_key(c);
             sift_down(e, 0);
-        } else {
+        } else { /* the stream ended, or waits for a partner (rp_order.c) */
             e->heap[0] = e->heap[--e->nheap];
             if (e->nheap)
                 sift_down(e, 0);
         }
+        if (e->nresumed)
+            rp_order_push(e);
     }
     if (e->err)
         return e->err;

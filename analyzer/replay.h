@@ -61,6 +61,8 @@ struct rp_totals {
     uint64_t temporaries;
     uint64_t unknown_frees;     /* a free of a pointer not live (tolerated) */
     uint64_t overwritten;       /* an allocation at a still-live address (tolerated) */
+    uint64_t reordered;         /* releases and allocations put after their partner on another
+                                 * thread, stamped within a tick of it (format/SPEC.md, 9.3) */
     uint64_t events;            /* alloc + free records seen */
     uint64_t first_ns, last_ns; /* event times, ns since start */
     uint64_t lost;              /* events the recorder reported lost */

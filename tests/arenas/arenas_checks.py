@@ -70,7 +70,10 @@ def check_arena(prog):
         g = groups[t["size"]]
         assert (g["count"], g["max_alive"], g["bytes"], g["distinct_sizes"], g["threads"]) == \
             (t["count"], t["max_alive"], t["count"] * t["size"], 1, 1), (g, t)
-        assert g["freed"] == t["count"] and g["live_at_end"] == 0 and g["median_lifetime_ns"] > 0, g
+        assert g["freed"] == t["count"] and g["live_at_end"] == 0, g
+        # the arrays live a time step; a scratch block, freed right after its
+        # memset, may live less than one tick of the clock (about 100 ns)
+        assert g["median_lifetime_ns"] > 0 or t["label"] == "scratch", g
         assert abs(g["reuse"] - t["count"] / t["max_alive"]) < 1e-3, g
     assert all(g["count"] >= 2 for g in j["groups"]), "--min-count 2 is the default"
     text = mallocan("arenas", trace).stdout

@@ -54,12 +54,17 @@ int main(int argc, char **argv)
     const struct rp_space_stats *h0 = &tot->space[MRZ_S_HOST];
     printf("{\"allocations\":%" PRIu64 ",\"frees\":%" PRIu64 ",\"reallocs\":%" PRIu64 ",\"failed\":%" PRIu64
            ",\"bytes_allocated\":%" PRIu64 ",\"temporaries\":%" PRIu64 ",\"unknown_frees\":%" PRIu64
-           ",\"overwritten\":%" PRIu64 ",\"events\":%" PRIu64 ",\"threads\":%u,\"sites\":%u,\"nodes\":%u",
+           ",\"overwritten\":%" PRIu64 ",\"reordered\":%" PRIu64 ",\"events\":%" PRIu64 ",\"threads\":%u,\"sites\":%u,\"nodes\":%u",
            tot->allocations, tot->frees, tot->reallocs, tot->failed, tot->bytes_allocated, tot->temporaries,
-           tot->unknown_frees, tot->overwritten, tot->events, rp_thread_count(e), rp_site_count(e), rp_node_count(e));
+           tot->unknown_frees, tot->overwritten, tot->reordered, tot->events, rp_thread_count(e), rp_site_count(e), rp_node_count(e));
     printf(",\"host\":{\"live_bytes\":%" PRIu64 ",\"live_count\":%" PRIu64 ",\"peak_bytes\":%" PRIu64
            ",\"peak_count\":%" PRIu64 ",\"peak_time_ns\":%" PRIu64 "}",
            h0->live_bytes, h0->live_count, h0->peak_bytes, h0->peak_count, h0->peak_time_ns);
+    printf(",\"spaces\":[");
+    for (int sp = 0; sp < MRZ_S_COUNT; sp++)
+        printf("%s{\"live_bytes\":%" PRIu64 ",\"live_count\":%" PRIu64 ",\"peak_bytes\":%" PRIu64 "}", sp ? "," : "",
+               tot->space[sp].live_bytes, tot->space[sp].live_count, tot->space[sp].peak_bytes);
+    printf("]");
     printf(",\"handlers\":{\"allocs\":%" PRIu64 ",\"frees\":%" PRIu64 ",\"temporaries\":%" PRIu64
            ",\"by_realloc\":%" PRIu64 ",\"marks\":%" PRIu64 "}",
            t.allocs, t.frees, t.temporaries, t.by_realloc, t.mark);
