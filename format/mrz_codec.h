@@ -261,7 +261,8 @@ static inline uint8_t *mrz_col_var(uint8_t *p, uint8_t **cur, int col, uint64_t 
     return p + n;
 }
 
-/* The same into a column kept whole (REST). */
+/* The same into a column kept whole (REST).  Both build the varint inline:
+ * a shared helper measured 5% more recorder instructions on alloc_storm. */
 static inline uint8_t *mrz_col_uvar(uint8_t *p, uint8_t **col, uint64_t v)
 {
     uint64_t w;
