@@ -141,11 +141,13 @@ static int run(struct an_ctx *ctx)
                 c.info.flags & MRZ_CHUNK_SALVAGED ? " salvaged" : "");
         /* A chunk that opens with STREAM_STATE says its stream's next node
          * id itself, so a gap, or chunks out of seq order (salvage, the
-         * recorder's compressor thread), costs nothing there. */
+         * recorder's compressor thread), needs no note there; the ids are
+         * still unknown until that record (next_node 0 says nothing). */
         int resyncs = c.raw_len > 0 && c.raw[0] == MRZ_T_STREAM_STATE;
-        if (c.info.seq != next_seq[c.info.stream] && next_id[c.info.stream] != UINT64_MAX && !resyncs) {
-            fprintf(f, "  (stream %u: seq %u expected; its stack ids are unknown from here)\n", c.info.stream,
-                    next_seq[c.info.stream]);
+        if (c.info.seq != next_seq[c.info.stream] && next_id[c.info.stream] != UINT64_MAX) {
+            if (!resyncs)
+                fprintf(f, "  (stream %u: seq %u expected; its stack ids are unknown from here)\n", c.info.stream,
+                        next_seq[c.info.stream]);
             next_id[c.info.stream] = UINT64_MAX;
         }
         next_seq[c.info.stream] = c.info.seq + 1;

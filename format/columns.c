@@ -426,7 +426,9 @@ int mrz_cols_load(void *dctx, const uint8_t *payload, size_t n, size_t raw_len, 
         return MRZ_ECORRUPT;
     uint64_t len[NCOLS], stored[NCOLS], total = 0, data = 0, wn = 0;
     for (int i = 0; i < NCOLS; i++) {
-        if (mrz_get_uvar(&p, end, &len[i]) || mrz_get_uvar(&p, end, &stored[i]) || len[i] > MRZ_CHUNK_RAW_MAX)
+        /* each size within the payload, so that their sum cannot wrap */
+        if (mrz_get_uvar(&p, end, &len[i]) || mrz_get_uvar(&p, end, &stored[i]) || len[i] > MRZ_CHUNK_RAW_MAX ||
+            stored[i] > n)
             return MRZ_ECORRUPT;
         total += len[i];
         data += stored[i] ? stored[i] : len[i];
@@ -483,7 +485,9 @@ int mrz_cols_tags(void *dctx, const uint8_t *payload, size_t n, uint8_t **buf, s
         return MRZ_ECORRUPT;
     uint64_t len[NCOLS], stored[NCOLS], data = 0;
     for (int i = 0; i < NCOLS; i++) {
-        if (mrz_get_uvar(&p, end, &len[i]) || mrz_get_uvar(&p, end, &stored[i]) || len[i] > MRZ_CHUNK_RAW_MAX)
+        /* each size within the payload, so that their sum cannot wrap */
+        if (mrz_get_uvar(&p, end, &len[i]) || mrz_get_uvar(&p, end, &stored[i]) || len[i] > MRZ_CHUNK_RAW_MAX ||
+            stored[i] > n)
             return MRZ_ECORRUPT;
         data += stored[i] ? stored[i] : len[i];
     }

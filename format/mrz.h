@@ -276,7 +276,7 @@ struct mrz_census {
     uint64_t frees;         /* FREE */
     uint64_t realloc_frees; /* REALLOC_FREE */
     uint64_t cuda_allocs, cuda_frees;
-    uint64_t threads;       /* THREAD records: one per thread that ran */
+    uint64_t threads;       /* distinct tids of THREAD records, as mallocan info counts */
     int salvaged;           /* some chunk was written by salvage */
 };
 

@@ -500,7 +500,64 @@ int mrz_chunk_each(const struct mrz_chunk *c, void (*fn)(void *ctx, const struct
 
 /* ------------------------------------------------------------------ census */
 
-/* Counts n records of type t. */
+/* A chunk's counts, and the thread ids of its THREAD records: a thread may
+ * have THREAD records in two streams (its own, and stream 0 once its stream
+ * was released at its exit), so threads are counted by distinct id, as
+ * mallocan info counts them. */
+struct census_chunk {
+    struct mrz_census n;
+    uint64_t *tids;
+    size_t ntids, cap;
+};
+
+static int census_tid(struct census_chunk *c, uint64_t tid)
+{
+    if (c->ntids == c->cap) {
+        size_t ncap = c->cap ? 2 * c->cap : 16;
+        uint64_t *v = realloc(c->tids, ncap * sizeof *v);
+        if (!v)
+            return MRZ_ENOMEM;
+        c->tids = v;
+        c->cap = ncap;
+    }
+    c->tids[c->ntids++] = tid;
+    return 0;
+}
+
+/* Thread ids seen: open addressing over tid + 1. */
+struct tid_set { uint64_t *v; size_t n, cap; };
+
+/* @return 1 when tid is new, 0 when seen, MRZ_ENOMEM. */
+static int tid_set_add(struct tid_set *s, uint64_t tid)
+{
+    if (2 * (s->n + 1) > s->cap) {
+        size_t ncap = s->cap ? 2 * s->cap : 64;
+        uint64_t *v = calloc(ncap, sizeof *v);
+        if (!v)
+            return MRZ_ENOMEM;
+        for (size_t i = 0; i < s->cap; i++) {
+            if (!s->v[i])
+                continue;
+            size_t h = (s->v[i] * 0x9e3779b97f4a7c15ull) & (ncap - 1);
+            while (v[h])
+                h = (h + 1) & (ncap - 1);
+            v[h] = s->v[i];
+        }
+        free(s->v);
+        s->v = v;
+        s->cap = ncap;
+    }
+    uint64_t key = tid + 1;
+    size_t h = (key * 0x9e3779b97f4a7c15ull) & (s->cap - 1);
+    for (; s->v[h]; h = (h + 1) & (s->cap - 1))
+        if (s->v[h] == key)
+            return 0;
+    s->v[h] = key;
+    s->n++;
+    return 1;
+}
+
+/* Counts n records of type t (THREAD records by their tids, elsewhere). */
 static void census_add(struct mrz_census *c, unsigned t, uint64_t n)
 {
     if (t >= 1 && t <= MRZ_K_MAX)
@@ -513,8 +570,15 @@ static void census_add(struct mrz_census *c, unsigned t, uint64_t n)
         c->cuda_allocs += n;
     else if (t == MRZ_T_CUDA_FREE)
         c->cuda_frees += n;
-    else if (t == MRZ_T_THREAD)
-        c->threads += n;
+}
+
+/* Takes the tid of the THREAD record whose body is [p, end). */
+static int census_thread(struct census_chunk *c, const uint8_t *p, const uint8_t *end)
+{
+    uint64_t time, tid;
+    if (mrz_get_uvar(&p, end, &time) || mrz_get_uvar(&p, end, &tid))
+        return -1;
+    return census_tid(c, tid) ? -1 : 0;
 }
 
 static int skip_vars(const uint8_t **pp, const uint8_t *end, int n)
@@ -537,14 +601,15 @@ static int skip_ref(const uint8_t **pp, const uint8_t *end)
 
 /* Counts records kept as rows: their boundaries follow from the grammar
  * alone (section 6), no delta state needed. */
-static int census_rows(struct mrz_census *c, const uint8_t *p, const uint8_t *end)
+static int census_rows(struct census_chunk *c, const uint8_t *p, const uint8_t *end)
 {
     while (p < end) {
         unsigned t = *p++;
         int e = 0;
         if (t >= MRZ_T_FRAMED_MIN) {
             uint64_t len;
-            e = mrz_get_uvar(&p, end, &len) || len > (uint64_t)(end - p);
+            e = mrz_get_uvar(&p, end, &len) || len > (uint64_t)(end - p) ||
+                (t == MRZ_T_THREAD && census_thread(c, p, p + len));
             if (!e)
                 p += len;
         } else if (t >= 1 && t <= MRZ_K_MAX) {
@@ -558,7 +623,7 @@ static int census_rows(struct mrz_census *c, const uint8_t *p, const uint8_t *en
         }
         if (e)
             return -1;
-        census_add(c, t, 1);
+        census_add(&c->n, t, 1);
     }
     return 0;
 }
@@ -566,7 +631,7 @@ static int census_rows(struct mrz_census *c, const uint8_t *p, const uint8_t *en
 /* Counts a codec 2 chunk from its tags, taking from REST what each tag
  * owns there, in the order format/columns.c's join does.  Most tags own
  * nothing there and are only tallied. */
-static int census_cols(struct mrz_census *c, struct mrz_span tags, struct mrz_span rest)
+static int census_cols(struct census_chunk *c, struct mrz_span tags, struct mrz_span rest)
 {
     const uint8_t *q = rest.p, *qe = rest.p + rest.n;
     uint64_t hist[256] = {0};
@@ -591,41 +656,67 @@ static int census_cols(struct mrz_census *c, struct mrz_span tags, struct mrz_sp
                 return -1;
             if (tag == MRZ_TAG_ROWS && census_rows(c, q, q + len))
                 return -1;
+            if (tag == MRZ_T_THREAD && census_thread(c, q, q + len))
+                return -1;
             q += len;
             continue;
         }
+        if (t > MRZ_T_CUDA_FREE && t < MRZ_T_FRAMED_MIN)
+            return -1; /* reserved: the full decoder says what to do */
         int nv = t == MRZ_T_STACK ? 2 : t == MRZ_T_CUDA_ALLOC ? 8 : t == MRZ_T_CUDA_FREE ? 5 : t <= MRZ_K_MAX;
         if (t == 0 || skip_vars(&q, qe, nv))
             return -1;
     }
     for (unsigned tag = 1; tag < 0xff; tag++)
         if (hist[tag] && tag != MRZ_TAG_ESCAPE)
-            census_add(c, tag > 0x80 ? tag & 0x7f : tag, hist[tag]);
+            census_add(&c->n, tag > 0x80 ? tag & 0x7f : tag, hist[tag]);
     return q == qe ? 0 : -1;
 }
 
-static void census_rec(void *ctx, const struct mrz_rec *rec) { census_add(ctx, rec->type, 1); }
+static void census_rec(void *ctx, const struct mrz_rec *rec)
+{
+    struct census_chunk *c = ctx;
+    census_add(&c->n, rec->type, 1);
+    if (rec->type == MRZ_T_THREAD && census_tid(c, rec->a))
+        c->n.salvaged = -1; /* out of memory */
+}
+
+/* Adds a chunk's counts to out and its threads to the ones seen. */
+static int census_take(struct mrz_census *out, struct tid_set *seen, struct census_chunk *one)
+{
+    out->allocs += one->n.allocs, out->frees += one->n.frees, out->realloc_frees += one->n.realloc_frees;
+    out->cuda_allocs += one->n.cuda_allocs, out->cuda_frees += one->n.cuda_frees;
+    for (size_t i = 0; i < one->ntids; i++) {
+        int e = tid_set_add(seen, one->tids[i]);
+        if (e < 0)
+            return e;
+        out->threads += (uint64_t)e;
+    }
+    return 0;
+}
 
 int mrz_reader_census(struct mrz_reader *r, struct mrz_census *out)
 {
     memset(out, 0, sizeof *out);
+    struct tid_set seen = {0};
+    struct census_chunk one = {0};
     struct mrz_chunk c;
     int e;
     while ((e = next_impl(r, &c, 0)) > 0) {
         if (c.info.flags & MRZ_CHUNK_SALVAGED)
             out->salvaged = 1;
         if (c.info.codec == MRZ_CODEC_COLS) {
-            struct mrz_census one = {0};
+            one.n = (struct mrz_census){0};
+            one.ntids = 0;
             struct mrz_span tags, rest;
             const uint8_t *payload = r->map + c.offset + MRZ_CHUNK_HEADER_SIZE;
             e = mrz_cols_tags(r->dctx, payload, c.info.payload_len, &r->buf, &r->cap, &tags, &rest);
             release_pages(payload, c.info.payload_len);
             if (e == MRZ_ENOMEM)
-                return e;
+                break;
             if (e == 0 && census_cols(&one, tags, rest) == 0) {
-                out->allocs += one.allocs, out->frees += one.frees, out->realloc_frees += one.realloc_frees;
-                out->cuda_allocs += one.cuda_allocs, out->cuda_frees += one.cuda_frees;
-                out->threads += one.threads;
+                if ((e = census_take(out, &seen, &one)) < 0)
+                    break;
                 continue;
             }
         }
@@ -635,13 +726,20 @@ int mrz_reader_census(struct mrz_reader *r, struct mrz_census *out)
         const uint8_t *raw;
         e = load_payload(r->dctx, r->map, c.offset, &c.info, &r->buf, &r->cap, &raw, 0);
         if (e == MRZ_ENOMEM)
-            return e;
+            break;
         if (e == 0) {
             c.raw = raw;
             c.raw_len = c.info.raw_len;
-            if (mrz_chunk_each(&c, census_rec, out) == MRZ_ENOMEM)
-                return MRZ_ENOMEM;
+            one.n = (struct mrz_census){0};
+            one.ntids = 0;
+            e = mrz_chunk_each(&c, census_rec, &one);
+            if (e == MRZ_ENOMEM || one.n.salvaged < 0 || (e = census_take(out, &seen, &one)) < 0) {
+                e = MRZ_ENOMEM;
+                break;
+            }
         }
     }
+    free(seen.v);
+    free(one.tids);
     return e;
 }

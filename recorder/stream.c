@@ -155,7 +155,9 @@ static void *compressor(void *arg)
 
 static int zq_start(void)
 {
-    if (zq.failed)
+    /* not from a vfork child: the thread would die with its exec or _exit
+     * while the parent counted on it */
+    if (zq.failed || (uint32_t)getpid() != rec_g.pid)
         return -1;
     sigset_t all, old;
     sigfillset(&all);
@@ -208,7 +210,11 @@ static int hand_over(struct rec_stream *s, size_t used)
     if (__atomic_load_n(&rec_g.nactive, __ATOMIC_RELAXED) >= rec_g.ncpu)
         return -1;
     if (!s->spare) {
-        pthread_mutex_lock(&rec_g.lock);
+        /* Never wait for the lock here: this flush may run inside the
+         * loader (a dl_iterate_phdr callback that allocates) while the
+         * lock's holder scans modules and waits for the loader. */
+        if (pthread_mutex_trylock(&rec_g.lock))
+            return -1; /* a later chunk sets the spare up */
         struct mrz_slot *sl = slot_new(s->id);
         pthread_mutex_unlock(&rec_g.lock);
         struct mrz_ref_cache *c = sl ? rec_refs_new(sl->data) : NULL;

@@ -9,6 +9,7 @@ thread_local destructor frees 4245 bytes and allocates and frees 4246.
 
 usage: threads.py MALLOCREC MALLOCAN CHURN TLS_CXX|''"""
 import os
+import re
 
 from deathlib import Dump, args, expect, info, run, tmpdir, traces
 
@@ -17,8 +18,10 @@ mallocrec, mallocan, churn, tls_cxx = args(4)
 figures = []
 with tmpdir() as d:
     t = os.path.join(d, "churn.mrz")
-    p = run([mallocrec, "run", "-q", "-o", t, "--", churn])
+    p = run([mallocrec, "run", "-o", t, "--", churn])
     expect(p.returncode == 0, f"churn: exit status {p.returncode}: {p.stderr}")
+    summary = re.search(r"(\d+) allocations, (\d+) frees, (\d+) threads", p.stderr)
+    expect(summary, f"churn: mallocrec printed no summary: {p.stderr!r}")
     dump = Dump(mallocan, t)
     n43, n44 = dump.count(4243), dump.count(4244)
     expect(n43 == 10000, f"churn: {n43} of 10000 blocks of 4243 bytes")
@@ -33,6 +36,10 @@ with tmpdir() as d:
     expect(top <= 9, f"churn: streams up to {top}: slots are not reused")
     j = info(mallocan, t)
     expect(j["end"]["how"] == "exit" and not j["damaged"] and not j["_stderr"], f"churn: {j}")
+    # the destructors' calls put each worker's THREAD record in stream 0 too:
+    # mallocrec's summary counts threads by id, as info does
+    expect([int(x) for x in summary.groups()] == [j["allocations"], j["frees"], j["threads"]] and
+           j["threads"] == 1001, f"churn: mallocrec's summary {summary.group(0)!r}, info {j['threads']} threads")
     figures.append(f"churn 10000+1000 calls, 1001 threads on {top + 1} streams")
 
     if tls_cxx:

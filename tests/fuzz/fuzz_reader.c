@@ -1,6 +1,6 @@
 /* Fuzz target for the .mrz reader: file framing, damage recovery, chunk
- * loading (both the sequential and the indexed path), the record decoder
- * and the MODULE/PROCESS field parsers.
+ * loading (both the sequential and the indexed path), the record decoder,
+ * the census of a codec 2 chunk's tags and the MODULE/PROCESS field parsers.
  *
  * The first input byte picks how the rest is read:
  *   bit 0 clear  as a trace file, byte for byte;
@@ -105,6 +105,10 @@ static void read_file(const char *path)
             decode_all(full.raw, full.raw_len, full.info.base_ticks);
     }
     mrz_reader_chunk_at(r, mrz_reader_file_size(r) / 2, dctx, &c, &scratch, &cap);
+    /* the launcher's count, from the tag columns alone */
+    mrz_reader_rewind(r);
+    struct mrz_census census;
+    mrz_reader_census(r, &census);
     free(scratch);
     mrz_dctx_free(dctx);
     mrz_reader_close(r);
