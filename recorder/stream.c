@@ -252,7 +252,11 @@ void rec_flush_wait(void)
     struct timespec until;
     clock_gettime(CLOCK_REALTIME, &until);
     until.tv_sec += 5;
-    pthread_mutex_lock(&zq.m);
+    /* A signal handler that exits may have interrupted this very thread
+     * inside the queue's lock: never wait on it for more than the limit
+     * (whatever is not written by then is in the spill file). */
+    if (pthread_mutex_timedlock(&zq.m, &until))
+        return;
     while ((zq.n || zq.active) && pthread_cond_timedwait(&zq.idle, &zq.m, &until) == 0)
         ;
     pthread_mutex_unlock(&zq.m);
