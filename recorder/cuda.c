@@ -607,7 +607,7 @@ static void examine(const struct dl_phdr_info *info, int is_exe, uintptr_t lo, u
         if (!w[i].addr || (hooks[i].layer == L_RT && !is_exe && w[i].exported))
             continue;
 #ifdef REC_INLINE_HOOKS
-        if (!open && rec_hook_begin()) {
+        if (!open && rec_hook_begin(real_dlsym)) {
             complain(i, path, rec_hook_strerror(REC_HOOK_ECAPSTONE));
             return;
         }

@@ -6,6 +6,7 @@
  * trampoline: the moved instructions, then a jump back to the first byte
  * after them.  One page per hook, written once and then made read+exec, so
  * no page that another thread may be executing is ever made writable. */
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -90,20 +91,67 @@ static void *csm_realloc(void *p, size_t n)
     return q;
 }
 
+/* ------------------------------------------------------------ capstone itself */
+
+/* Opened on the first hook, not linked: relocating its tables cost every
+ * recorded process about 1.5 ms at start (77,000 relocations), and only a
+ * program that loads CUDA ever needs it.  dlmopen into the base namespace
+ * is dlopen without the recorder's own dlopen, which would scan modules
+ * from inside a scan. */
+static struct {
+    cs_err (*open)(cs_arch, cs_mode, csh *);
+    cs_err (*close)(csh *);
+    cs_err (*option)(csh, cs_opt_type, size_t);
+    bool (*insn_group)(csh, const cs_insn *, unsigned int);
+    bool (*disasm_iter)(csh, const uint8_t **, size_t *, uint64_t *, cs_insn *);
+    cs_insn *(*malloc)(csh);
+    void (*free)(cs_insn *, size_t);
+} csf;
+
+static int cs_load(void *(*sym)(void *, const char *))
+{
+    if (csf.free)
+        return 0;
+    static const char *const names[] = {REC_CAPSTONE_SONAME, "libcapstone.so"};
+    void *h = NULL;
+    for (size_t i = 0; !h && i < sizeof names / sizeof *names; i++)
+        h = dlmopen(LM_ID_BASE, names[i], RTLD_NOW | RTLD_LOCAL);
+    if (!h)
+        return -1;
+    void *f[7];
+    static const char *const fn[7] = {"cs_open", "cs_close", "cs_option", "cs_insn_group",
+                                      "cs_disasm_iter", "cs_malloc", "cs_free"};
+    for (int i = 0; i < 7; i++)
+        if (!(f[i] = sym(h, fn[i])))
+            return -1; /* (left loaded: a later try finds it at once) */
+    memcpy(&csf.open, &f[0], sizeof f[0]);
+    memcpy(&csf.close, &f[1], sizeof f[1]);
+    memcpy(&csf.option, &f[2], sizeof f[2]);
+    memcpy(&csf.insn_group, &f[3], sizeof f[3]);
+    memcpy(&csf.disasm_iter, &f[4], sizeof f[4]);
+    memcpy(&csf.malloc, &f[5], sizeof f[5]);
+    memcpy(&csf.free, &f[6], sizeof f[6]);
+    return 0;
+}
+
 static csh cs;
 static int cs_depth;
 
-int rec_hook_begin(void)
+int rec_hook_begin(void *(*sym)(void *, const char *))
 {
     if (cs_depth++)
         return 0;
-    cs_opt_mem mem = {csm_malloc, csm_calloc, csm_realloc, csm_free, vsnprintf};
-    cs_option(0, CS_OPT_MEM, (size_t)&mem);
-    if (cs_open(CS_ARCH_X86, CS_MODE_64, &cs) != CS_ERR_OK) {
+    if (cs_load(sym)) {
         cs_depth = 0;
         return REC_HOOK_ECAPSTONE;
     }
-    cs_option(cs, CS_OPT_DETAIL, CS_OPT_ON);
+    cs_opt_mem mem = {csm_malloc, csm_calloc, csm_realloc, csm_free, vsnprintf};
+    csf.option(0, CS_OPT_MEM, (size_t)&mem);
+    if (csf.open(CS_ARCH_X86, CS_MODE_64, &cs) != CS_ERR_OK) {
+        cs_depth = 0;
+        return REC_HOOK_ECAPSTONE;
+    }
+    csf.option(cs, CS_OPT_DETAIL, CS_OPT_ON);
     return 0;
 }
 
@@ -111,10 +159,10 @@ void rec_hook_end(void)
 {
     if (!cs_depth || --cs_depth)
         return;
-    cs_close(&cs);
+    csf.close(&cs);
     /* back to capstone's defaults, should the program use capstone itself */
     cs_opt_mem dflt = {malloc, calloc, realloc, free, vsnprintf};
-    cs_option(0, CS_OPT_MEM, (size_t)&dflt);
+    csf.option(0, CS_OPT_MEM, (size_t)&dflt);
 }
 
 /* ------------------------------------------------------------ the memory map */
@@ -296,7 +344,7 @@ static uint8_t *emit_jcc(uint8_t *o, unsigned cc, uint64_t to)
     return emit_jmp_abs(o + 2, to);
 }
 
-static int is_rel_branch(const cs_insn *in) { return cs_insn_group(cs, in, CS_GRP_BRANCH_RELATIVE); }
+static int is_rel_branch(const cs_insn *in) { return csf.insn_group(cs, in, CS_GRP_BRANCH_RELATIVE); }
 
 static uint64_t branch_target(const cs_insn *in)
 {
@@ -366,7 +414,7 @@ static int padding_to(cs_insn *in, uintptr_t from, uintptr_t to, uintptr_t map_h
     size_t left = map_hi - from < 32 ? map_hi - from : 32;
     uint64_t addr = from;
     while (addr < to) {
-        if (!cs_disasm_iter(cs, &code, &left, &addr, in) || (in->id != X86_INS_NOP && in->id != X86_INS_INT3))
+        if (!csf.disasm_iter(cs, &code, &left, &addr, in) || (in->id != X86_INS_NOP && in->id != X86_INS_INT3))
             return 0;
     }
     return 1;
@@ -379,7 +427,7 @@ static int branches_into(cs_insn *in, uintptr_t from, uintptr_t to, uintptr_t lo
     size_t left = to - from;
     uint64_t addr = from;
     while (left) {
-        if (!cs_disasm_iter(cs, &code, &left, &addr, in)) {
+        if (!csf.disasm_iter(cs, &code, &left, &addr, in)) {
             code++, left--, addr++; /* data in the text: step over a byte */
             continue;
         }
@@ -453,7 +501,7 @@ int rec_hook_install(void *fn_, size_t size, void *repl, void **orig)
     if (!page)
         return REC_HOOK_ENEAR;
 
-    cs_insn *in = cs_malloc(cs);
+    cs_insn *in = csf.malloc(cs);
     int err = in ? 0 : REC_HOOK_ECAPSTONE;
     /* decode the prologue: whole instructions covering PATCH_LEN bytes */
     const uint8_t *code = (const uint8_t *)fn;
@@ -463,7 +511,7 @@ int rec_hook_install(void *fn_, size_t size, void *repl, void **orig)
     uint64_t addr = fn;
     uint8_t *o = page + THUNK_LEN;
     while (!err && addr < fn + PATCH_LEN) {
-        if (!cs_disasm_iter(cs, &code, &avail, &addr, in)) {
+        if (!csf.disasm_iter(cs, &code, &avail, &addr, in)) {
             err = avail ? REC_HOOK_EDECODE : REC_HOOK_ESHORT;
             break;
         }
@@ -483,7 +531,7 @@ int rec_hook_install(void *fn_, size_t size, void *repl, void **orig)
     if (!err && size > moved && branches_into(in, fn + moved, fn + size, fn, fn + moved))
         err = REC_HOOK_EBRANCH;
     if (in)
-        cs_free(in, 1);
+        csf.free(in, 1);
     if (err) {
         munmap(page, PAGE);
         return err;

@@ -30,9 +30,12 @@ enum rec_hook_err {
 REC_HOOK_HIDDEN const char *rec_hook_strerror(int err);
 
 /** Opens a capstone session for a batch of installs (and sets capstone's
- * allocator to ours for its duration).  Calls nest.
+ * allocator to ours for its duration), loading capstone on first use.
+ * Calls nest.
+ * @param sym  dlsym, or a caller's own way to it (the recorder's dlsym
+ *             entry point does work of its own).
  * @return 0 or REC_HOOK_ECAPSTONE. */
-REC_HOOK_HIDDEN int rec_hook_begin(void);
+REC_HOOK_HIDDEN int rec_hook_begin(void *(*sym)(void *, const char *));
 /** Closes the session opened by the matching rec_hook_begin. */
 REC_HOOK_HIDDEN void rec_hook_end(void);
 

@@ -3,6 +3,7 @@
  * returned before while its replacement counts the call; cases that
  * cannot be moved safely must be refused with the right reason and left
  * untouched. */
+#include <dlfcn.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -162,10 +163,13 @@ static void far_cases(void)
 
 int main(void)
 {
-    if (rec_hook_begin()) {
+    /* capstone is not linked: the first session loads it */
+    CHECK(!dlopen(REC_CAPSTONE_SONAME, RTLD_NOW | RTLD_NOLOAD), "%s loaded before the first session", REC_CAPSTONE_SONAME);
+    if (rec_hook_begin(dlsym)) {
         printf("FAIL capstone\n");
         return 1;
     }
+    CHECK(dlopen(REC_CAPSTONE_SONAME, RTLD_NOW | RTLD_NOLOAD) != NULL, "%s not loaded by the session", REC_CAPSTONE_SONAME);
     const long a[] = {0, 1, -5, 1234};
     hooked_same("f_std", f_std, (size_t)(f_std_end - (char *)f_std), repl_f_std, &orig_f_std, &hits_f_std, a, 4);
     hooked_same("f_rip", f_rip, (size_t)(f_rip_end - (char *)f_rip), repl_f_rip, &orig_f_rip, &hits_f_rip, a, 4);
