@@ -112,6 +112,8 @@ static int cs_load(void *(*sym)(void *, const char *))
 {
     if (csf.free)
         return 0;
+    if (!sym)
+        return -1;
     static const char *const names[] = {REC_CAPSTONE_SONAME, "libcapstone.so"};
     void *h = NULL;
     for (size_t i = 0; !h && i < sizeof names / sizeof *names; i++)
