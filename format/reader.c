@@ -11,6 +11,39 @@
 
 #include "mrz.h"
 
+/* A set of nonzero 64-bit keys, open addressing: the chunks a reader has
+ * taken (so a chunk written twice counts once) and a census's thread ids. */
+struct u64_set { uint64_t *v; size_t n, cap; };
+
+/* @return 1 when key (nonzero) was added, 0 when it was there, MRZ_ENOMEM. */
+static int u64_set_add(struct u64_set *s, uint64_t key)
+{
+    if (2 * (s->n + 1) > s->cap) {
+        size_t ncap = s->cap ? 2 * s->cap : 64;
+        uint64_t *v = calloc(ncap, sizeof *v);
+        if (!v)
+            return MRZ_ENOMEM;
+        for (size_t i = 0; i < s->cap; i++) {
+            if (!s->v[i])
+                continue;
+            size_t h = (s->v[i] * 0x9e3779b97f4a7c15ull) >> 20 & (ncap - 1);
+            while (v[h])
+                h = (h + 1) & (ncap - 1);
+            v[h] = s->v[i];
+        }
+        free(s->v);
+        s->v = v;
+        s->cap = ncap;
+    }
+    size_t h = (key * 0x9e3779b97f4a7c15ull) >> 20 & (s->cap - 1);
+    for (; s->v[h]; h = (h + 1) & (s->cap - 1))
+        if (s->v[h] == key)
+            return 0;
+    s->v[h] = key;
+    s->n++;
+    return 1;
+}
+
 struct mrz_reader {
     int fd;
     const uint8_t *map;
@@ -20,8 +53,7 @@ struct mrz_reader {
     ZSTD_DCtx *dctx;
     uint8_t *buf;
     size_t cap;
-    uint64_t *seen;          /* open-addressing set of (stream << 32 | seq) + 1 */
-    size_t seen_cap, seen_n;
+    struct u64_set seen;     /* (stream << 32 | seq) + 1 of the chunks taken */
     uint64_t damage_at, skipped;
 };
 
@@ -99,7 +131,7 @@ void mrz_reader_close(struct mrz_reader *r)
     close(r->fd);
     ZSTD_freeDCtx(r->dctx);
     free(r->buf);
-    free(r->seen);
+    free(r->seen.v);
     free(r);
 }
 
@@ -121,43 +153,18 @@ uint64_t mrz_reader_damage(const struct mrz_reader *r, uint64_t *skipped)
 void mrz_reader_rewind(struct mrz_reader *r)
 {
     r->pos = mrz_get_le32(r->map + 12);
-    r->seen_n = 0;
-    if (r->seen)
-        memset(r->seen, 0, r->seen_cap * sizeof *r->seen);
+    r->seen.n = 0;
+    if (r->seen.v)
+        memset(r->seen.v, 0, r->seen.cap * sizeof *r->seen.v);
     r->damage_at = UINT64_MAX;
     r->skipped = 0;
 }
 
-/* @return 1 if (stream, seq) was already seen, 0 after inserting it. */
+/* @return 1 if (stream, seq) was already seen, 0 after inserting it (or
+ * when out of memory: without the set duplicates are merely not dropped). */
 static int seen_insert(struct mrz_reader *r, uint32_t stream, uint32_t seq)
 {
-    if (r->seen_n * 2 >= r->seen_cap) {
-        size_t ncap = r->seen_cap ? r->seen_cap * 2 : 1024;
-        uint64_t *ns = calloc(ncap, sizeof *ns);
-        if (!ns)
-            return 0; /* without the set duplicates are merely not dropped */
-        for (size_t i = 0; i < r->seen_cap; i++) {
-            if (!r->seen[i])
-                continue;
-            size_t j = (r->seen[i] * 0x9e3779b97f4a7c15ull) >> 20 & (ncap - 1);
-            while (ns[j])
-                j = (j + 1) & (ncap - 1);
-            ns[j] = r->seen[i];
-        }
-        free(r->seen);
-        r->seen = ns;
-        r->seen_cap = ncap;
-    }
-    uint64_t key = ((uint64_t)stream << 32 | seq) + 1;
-    size_t j = (key * 0x9e3779b97f4a7c15ull) >> 20 & (r->seen_cap - 1);
-    while (r->seen[j]) {
-        if (r->seen[j] == key)
-            return 1;
-        j = (j + 1) & (r->seen_cap - 1);
-    }
-    r->seen[j] = key;
-    r->seen_n++;
-    return 0;
+    return u64_set_add(&r->seen, ((uint64_t)stream << 32 | seq) + 1) == 0;
 }
 
 /* Validates the chunk header at off.  @return 1 good, 0 bad, -1 a good header
@@ -524,39 +531,6 @@ static int census_tid(struct census_chunk *c, uint64_t tid)
     return 0;
 }
 
-/* Thread ids seen: open addressing over tid + 1. */
-struct tid_set { uint64_t *v; size_t n, cap; };
-
-/* @return 1 when tid is new, 0 when seen, MRZ_ENOMEM. */
-static int tid_set_add(struct tid_set *s, uint64_t tid)
-{
-    if (2 * (s->n + 1) > s->cap) {
-        size_t ncap = s->cap ? 2 * s->cap : 64;
-        uint64_t *v = calloc(ncap, sizeof *v);
-        if (!v)
-            return MRZ_ENOMEM;
-        for (size_t i = 0; i < s->cap; i++) {
-            if (!s->v[i])
-                continue;
-            size_t h = (s->v[i] * 0x9e3779b97f4a7c15ull) & (ncap - 1);
-            while (v[h])
-                h = (h + 1) & (ncap - 1);
-            v[h] = s->v[i];
-        }
-        free(s->v);
-        s->v = v;
-        s->cap = ncap;
-    }
-    uint64_t key = tid + 1;
-    size_t h = (key * 0x9e3779b97f4a7c15ull) & (s->cap - 1);
-    for (; s->v[h]; h = (h + 1) & (s->cap - 1))
-        if (s->v[h] == key)
-            return 0;
-    s->v[h] = key;
-    s->n++;
-    return 1;
-}
-
 /* Counts n records of type t (THREAD records by their tids, elsewhere). */
 static void census_add(struct mrz_census *c, unsigned t, uint64_t n)
 {
@@ -682,12 +656,12 @@ static void census_rec(void *ctx, const struct mrz_rec *rec)
 }
 
 /* Adds a chunk's counts to out and its threads to the ones seen. */
-static int census_take(struct mrz_census *out, struct tid_set *seen, struct census_chunk *one)
+static int census_take(struct mrz_census *out, struct u64_set *seen, struct census_chunk *one)
 {
     out->allocs += one->n.allocs, out->frees += one->n.frees, out->realloc_frees += one->n.realloc_frees;
     out->cuda_allocs += one->n.cuda_allocs, out->cuda_frees += one->n.cuda_frees;
     for (size_t i = 0; i < one->ntids; i++) {
-        int e = tid_set_add(seen, one->tids[i]);
+        int e = u64_set_add(seen, one->tids[i] + 1);
         if (e < 0)
             return e;
         out->threads += (uint64_t)e;
@@ -698,7 +672,7 @@ static int census_take(struct mrz_census *out, struct tid_set *seen, struct cens
 int mrz_reader_census(struct mrz_reader *r, struct mrz_census *out)
 {
     memset(out, 0, sizeof *out);
-    struct tid_set seen = {0};
+    struct u64_set seen = {0};
     struct census_chunk one = {0};
     struct mrz_chunk c;
     int e;
