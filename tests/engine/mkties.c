@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "mrz.h"
+#include "../tracegen.h"
 
 #define T0 1000000ull       /* ticks at process start */
 #define TICK_HZ 10000000ull /* 100 ns ticks */
@@ -75,17 +76,7 @@ static uint8_t raw[1 << 16], out[1 << 17];
 static int put_chunk(FILE *f, uint32_t stream, uint32_t seq, uint64_t base, size_t n)
 {
     struct mrz_chunk_info ci = {.stream = stream, .seq = seq, .base_ticks = base, .base_ns = base * NS_PER_TICK};
-    long len = mrz_chunk_encode(out, NULL, 0, &ci, raw, n);
-    return len > 0 && fwrite(out, 1, (size_t)len, f) == (size_t)len ? 0 : -1;
-}
-
-static uint8_t *framed_ta(uint8_t *p, unsigned type, uint64_t t, uint64_t a)
-{
-    struct mrz_framed fr;
-    uint8_t *q = mrz_framed_begin(&fr, p, type);
-    q = mrz_put_uvar(q, t);
-    q = mrz_put_uvar(q, a);
-    return mrz_framed_end(&fr, q);
+    return tg_put_chunk(f, &ci, raw, n, out);
 }
 
 /* split: every event in a chunk of its own (a look ahead in a stream must
@@ -123,7 +114,7 @@ static int write_trace(const char *path, const struct scenario *sc, int split)
         uint32_t seq = 0;
         uint64_t base = T0;
         mrz_delta_reset(&d, base);
-        p = framed_ta(raw, MRZ_T_THREAD, T0, 4242 + (unsigned)s - 1);
+        p = tg_framed_ta(raw, MRZ_T_THREAD, T0, 4242 + (unsigned)s - 1);
         p = mrz_enc_stack(p, &d, 1, 0, 0x400000ull + 0x100ull * (unsigned)s); /* one site per thread */
         for (const struct ev *e = sc->ev; e->op != END && !bad; e++) {
             if (e->s != s)

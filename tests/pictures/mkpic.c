@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "mrz.h"
+#include "../tracegen.h"
 
 #define T0 1000000ull /* ticks at process start; the clock is ns */
 #define MS 1000000ull
@@ -32,9 +33,7 @@ static uint8_t raw[1 << 16], out[1 << 17];
 
 static int put_chunk(FILE *f, uint32_t stream, uint64_t base, size_t n)
 {
-    struct mrz_chunk_info ci = {.stream = stream, .seq = 0, .base_ticks = base, .base_ns = base};
-    long len = mrz_chunk_encode(out, NULL, 0, &ci, raw, n);
-    return len > 0 && fwrite(out, 1, (size_t)len, f) == (size_t)len ? 0 : -1;
+    return tg_put_chunk(f, &(struct mrz_chunk_info){.stream = stream, .base_ticks = base, .base_ns = base}, raw, n, out);
 }
 
 static uint8_t *framed_str(uint8_t *p, unsigned type, uint64_t a, const char *s)
@@ -43,15 +42,6 @@ static uint8_t *framed_str(uint8_t *p, unsigned type, uint64_t a, const char *s)
     uint8_t *q = mrz_framed_begin(&fr, p, type);
     q = mrz_put_uvar(q, a);
     q = mrz_put_str(q, s, strlen(s));
-    return mrz_framed_end(&fr, q);
-}
-
-static uint8_t *framed_ta(uint8_t *p, unsigned type, uint64_t t, uint64_t a)
-{
-    struct mrz_framed fr;
-    uint8_t *q = mrz_framed_begin(&fr, p, type);
-    q = mrz_put_uvar(q, t);
-    q = mrz_put_uvar(q, a);
     return mrz_framed_end(&fr, q);
 }
 
@@ -109,7 +99,7 @@ int main(int argc, char **argv)
     /* stream 1: the thread's stacks, strings, marks and events */
     struct mrz_delta d;
     mrz_delta_reset(&d, T0);
-    p = framed_ta(raw, MRZ_T_THREAD, T0, 4242);
+    p = tg_framed_ta(raw, MRZ_T_THREAD, T0, 4242);
     p = mrz_enc_stack(p, &d, 1, 0, BASE + 0x1000);
     p = mrz_enc_stack(p, &d, 2, 1, BASE + 0x2000);
     p = mrz_enc_stack(p, &d, 3, 1, BASE + 0x3000);
@@ -118,13 +108,13 @@ int main(int argc, char **argv)
     p = framed_str(p, MRZ_T_STRING, 1, "phase one");
     p = framed_str(p, MRZ_T_STRING, 2, "phase <two> & \"quotes\"");
     p = mrz_enc_alloc(p, &d, MRZ_K_MALLOC, T0 + 1500 * US, 0x10000, 1000, 2, 0);
-    p = framed_ta(p, MRZ_T_MARK, T0 + 2200 * US, 1);
+    p = tg_framed_ta(p, MRZ_T_MARK, T0 + 2200 * US, 1);
     p = mrz_enc_alloc(p, &d, MRZ_K_MALLOC, T0 + 2500 * US, 0x20000, 3000, 3, 0);
     p = mrz_enc_cuda_alloc(p, &d, T0 + 3500 * US, MRZ_S_CUDA_DEVICE, 0, 0x7f0000000000ull, 1 << 20, 4, 0, 0);
     p = mrz_enc_cuda_alloc(p, &d, T0 + 4500 * US, MRZ_S_CUDA_MANAGED, 0, 0x7f1000000000ull, 65536, 5, 0, 0);
     p = mrz_enc_free(p, &d, MRZ_T_FREE, T0 + 5500 * US, 0x10000);
     p = mrz_enc_cuda_free(p, &d, T0 + 6500 * US, MRZ_S_CUDA_DEVICE, 0, 0x7f0000000000ull, 0);
-    p = framed_ta(p, MRZ_T_MARK, T0 + 6800 * US, 2);
+    p = tg_framed_ta(p, MRZ_T_MARK, T0 + 6800 * US, 2);
     p = mrz_enc_free(p, &d, MRZ_T_FREE, T0 + 7500 * US, 0x20000);
     if (put_chunk(f, 1, T0, (size_t)(p - raw)))
         return 1;
